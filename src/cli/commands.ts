@@ -1,0 +1,12 @@
+// The list of commands; one line per command module.
+
+import type { Command } from "commander";
+import { registerUp } from "./up.js";
+import { registerValidate } from "./validate.js";
+
+export type SetExitCode = (code: number) => void;
+
+export function registerCommands(program: Command, setExit: SetExitCode): void {
+  registerValidate(program, setExit);
+  registerUp(program, setExit);
+}

@@ -1,0 +1,47 @@
+// Meshes (trust domain + namespaces) and the Workloads placed in them. A namespace
+// belongs to at most one mesh; a workload's SPIFFE ID follows Istio's convention
+// spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>.
+
+import type { MeshModel, ServiceModel, WorkloadModel } from "../model.js";
+import type { ProblemSink } from "../problem-sink.js";
+import type { ResourceIndex } from "../resource-index.js";
+import type { MeshSpec, WorkloadSpec } from "./schemas.js";
+
+export function buildMeshes(index: ResourceIndex, sink: ProblemSink): MeshModel[] {
+  const owner = new Map<string, string>();
+  const meshes: MeshModel[] = [];
+  for (const m of index.list("Mesh")) {
+    const spec = m.spec as MeshSpec;
+    spec.namespaces.forEach((ns, i) => {
+      const prior = owner.get(ns);
+      if (prior) sink.error("MG_MESH_CONFLICT", m, ["spec", "namespaces", i], `namespace "${ns}" already belongs to Mesh ${prior}; a namespace can be in one mesh only`);
+      else owner.set(ns, m.name);
+    });
+    meshes.push({ resource: m, name: m.name, trustDomain: spec.trustDomain, namespaces: spec.namespaces.filter((ns) => owner.get(ns) === m.name) });
+  }
+  return meshes;
+}
+
+export function meshOfNamespace(meshes: readonly MeshModel[], namespace: string): MeshModel | undefined {
+  return meshes.find((m) => m.namespaces.includes(namespace));
+}
+
+export function buildWorkloads(index: ResourceIndex, meshes: readonly MeshModel[], services: ReadonlyMap<string, ServiceModel>, sink: ProblemSink): WorkloadModel[] {
+  return index.list("Workload").map((w) => {
+    const spec = w.spec as WorkloadSpec;
+    const serviceAccount = spec.serviceAccount ?? "default";
+    const mesh = meshOfNamespace(meshes, w.namespace);
+    if (!mesh) {
+      sink.error("MG_NO_MESH", w, ["metadata", "namespace"], `namespace "${w.namespace}" is in no Mesh; list it in a Mesh's spec.namespaces so the workload gets an identity`);
+    }
+    return {
+      resource: w,
+      namespace: w.namespace,
+      name: w.name,
+      serviceAccount,
+      mesh,
+      spiffeId: mesh ? `spiffe://${mesh.trustDomain}/ns/${w.namespace}/sa/${serviceAccount}` : undefined,
+      services: (spec.services ?? []).map((s) => services.get(`${w.namespace}/${s}`)).filter((s): s is ServiceModel => s !== undefined),
+    };
+  });
+}

@@ -1,0 +1,108 @@
+// Keeps the configuration in force for a running process: loads it, watches the paths,
+// and on each (debounced) change rebuilds the model. A change with blocking problems is
+// rejected and the last good model stays in force; listeners hear about both outcomes.
+
+import { EventEmitter } from "node:events";
+import { watch, type FSWatcher } from "chokidar";
+import { loadSources } from "../config/index.js";
+import type { Problem } from "../config/index.js";
+import { MeshgateError } from "../errors.js";
+import { buildModel, type ModelResult } from "../model/index.js";
+
+export interface AppliedConfig {
+  /** Increases by one with every configuration put in force. */
+  readonly version: number;
+  readonly result: ModelResult;
+  readonly files: string[];
+  readonly appliedAt: Date;
+}
+
+export interface RejectedConfig {
+  readonly problems: Problem[];
+  /** Why, in one line. */
+  readonly reason: string;
+}
+
+export interface ConfigWatcherEvents {
+  applied: [AppliedConfig];
+  rejected: [RejectedConfig];
+}
+
+export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
+  #current: AppliedConfig | undefined;
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #loading: Promise<void> | undefined;
+  #again = false;
+
+  constructor(
+    readonly paths: readonly string[],
+    readonly options: { debounceMs?: number } = {},
+  ) {
+    super();
+  }
+
+  /** The configuration in force (the last good one), if any. */
+  get current(): AppliedConfig | undefined {
+    return this.#current;
+  }
+
+  /** Loads now; resolves once the result is applied or rejected. */
+  async reload(): Promise<void> {
+    // Reloads never overlap: a change during a load triggers one more load after it.
+    if (this.#loading) {
+      this.#again = true;
+      return this.#loading;
+    }
+    this.#loading = this.#load().finally(() => {
+      this.#loading = undefined;
+      if (this.#again) {
+        this.#again = false;
+        void this.reload();
+      }
+    });
+    return this.#loading;
+  }
+
+  async #load(): Promise<void> {
+    let sources;
+    try {
+      sources = await loadSources(this.paths);
+    } catch (e) {
+      const message = e instanceof MeshgateError ? e.message : String(e);
+      this.emit("rejected", { problems: [], reason: message });
+      return;
+    }
+    const result = buildModel(sources.documents, sources.problems);
+    if (!result.usable) {
+      const blocking = result.problems.filter((p) => p.blocking);
+      this.emit("rejected", { problems: result.problems, reason: `${blocking.length} blocking problem(s); keeping ${this.#current ? `configuration version ${this.#current.version}` : "no configuration"}` });
+      return;
+    }
+    this.#current = { version: (this.#current?.version ?? 0) + 1, result, files: sources.files, appliedAt: new Date() };
+    this.emit("applied", this.#current);
+  }
+
+  /** Loads once, then watches the paths until close(). */
+  async start(): Promise<void> {
+    await this.reload();
+    const debounceMs = this.options.debounceMs ?? 200;
+    this.#watcher = watch([...this.paths], {
+      ignoreInitial: true,
+      // Editors write a temp file then rename it: wait for the write to settle.
+      awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
+      ignored: (path, stats) => Boolean(stats?.isFile()) && !/\.ya?ml$/i.test(path),
+    });
+    this.#watcher.on("all", () => {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => void this.reload(), debounceMs);
+    });
+    await new Promise<void>((resolve) => this.#watcher!.once("ready", () => resolve()));
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    await this.#watcher?.close();
+    await this.#loading;
+  }
+}
