@@ -236,9 +236,6 @@ function checkSecret(r: AnyResource, out: SchemaViolation[]) {
   const o = r.object as Obj;
   const data: Obj = o.data ?? {};
   const stringData: Obj = o.stringData ?? {};
-  for (const [k, val] of Object.entries(data)) {
-    if (typeof val === "string" && !/^[A-Za-z0-9+/\r\n]*={0,2}\s*$/.test(val)) v(out, ["data", k], "must be base64-encoded (use stringData for plain text)");
-  }
   if (o.type === "kubernetes.io/tls") {
     for (const k of ["tls.crt", "tls.key"]) {
       if (data[k] === undefined && stringData[k] === undefined) v(out, ["data"], `a kubernetes.io/tls Secret needs "${k}" in data or stringData`);

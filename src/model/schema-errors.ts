@@ -13,7 +13,7 @@ export function describeSchemaErrors(errors: readonly Partial<ErrorObject>[], da
   const out: SchemaViolation[] = [];
   const seen = new Set<string>();
   // `anyOf`/`oneOf` summaries add nothing when a branch already said what is wrong.
-  const specific = errors.filter((e) => e.keyword !== "anyOf" && e.keyword !== "oneOf" && e.keyword !== "if");
+  const specific = errors.filter((e) => e.keyword !== "anyOf" && e.keyword !== "oneOf" && e.keyword !== "if" && e.keyword !== "propertyNames");
   for (const e of specific.length > 0 ? specific : errors) {
     const base = pointerToFieldPath(e.instancePath ?? "", data);
     const v = describe(e, base, valueAt(data, base));
@@ -27,6 +27,10 @@ export function describeSchemaErrors(errors: readonly Partial<ErrorObject>[], da
 
 function describe(e: Partial<ErrorObject>, path: (string | number)[], value: unknown): SchemaViolation {
   const p = (e.params ?? {}) as Record<string, unknown>;
+  if (e.propertyName !== undefined) {
+    // A rule on the field's name (propertyNames), not on its value.
+    return { path: [...path, e.propertyName], message: `field name "${e.propertyName}" is not allowed here${p.pattern ? `: it must match ${String(p.pattern)}` : ""}` };
+  }
   switch (e.keyword) {
     case "required":
       return { path: [...path, String(p.missingProperty)], message: "required field is missing" };
@@ -44,7 +48,7 @@ function describe(e: Partial<ErrorObject>, path: (string | number)[], value: unk
     case "pattern":
       return { path, message: `${show(value)} does not match the required format ${String(p.pattern)}` };
     case "format":
-      return { path, message: `${show(value)} is not a valid ${String(p.format)}` };
+      return { path, message: `${show(value)} is not a valid ${FORMAT_NAMES[String(p.format)] ?? String(p.format)}` };
     case "minimum":
     case "exclusiveMinimum":
     case "maximum":
@@ -68,6 +72,15 @@ function describe(e: Partial<ErrorObject>, path: (string | number)[], value: unk
       return { path, message: e.message ?? `fails schema rule "${String(e.keyword)}"` };
   }
 }
+
+const FORMAT_NAMES: Record<string, string> = {
+  byte: "base64-encoded value (use stringData for plain text)",
+  "date-time": "RFC 3339 date-time",
+  uri: "URI",
+  hostname: "hostname",
+  ipv4: "IPv4 address",
+  ipv6: "IPv6 address",
+};
 
 function valueAt(data: unknown, path: readonly (string | number)[]): unknown {
   let cur = data;

@@ -57,7 +57,7 @@ export const WorkloadSpec = Type.Object(
     protocol: Type.Optional(Type.Union([Type.Literal("HTTP"), Type.Literal("HTTP2"), Type.Literal("GRPC")])),
     services: Type.Optional(Type.Array(Name, { uniqueItems: true })),
     command: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
-    env: Type.Optional(Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), Type.String())),
+    env: Type.Optional(Type.Record(Type.String(), Type.String(), { propertyNames: { pattern: "^[A-Za-z_][A-Za-z0-9_]*$" } })),
     workingDir: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },
