@@ -10,6 +10,7 @@ import { checkApiRules } from "./api-rules.js";
 import { findKind, KINDS, supportedKindsList } from "./kinds.js";
 import { displayName, objectKey, type AnyResource } from "./resource.js";
 import { describeSchemaErrors } from "./schema-errors.js";
+import { findUnknownFields } from "./unknown-fields.js";
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -87,7 +88,7 @@ export function decodeResources(documents: readonly SourceDocument[]): DecodedRe
       });
     }
 
-    const violations = describeSchemaErrors(def.validate(obj), obj);
+    const violations = [...describeSchemaErrors(def.validate(obj), obj), ...findUnknownFields(apiVersion, kind, obj)];
     for (const v of violations) report(v.path, v.message, "MG_SCHEMA", display);
     if (violations.length > 0 || bad) continue;
 
