@@ -13,7 +13,7 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
   program
     .command("up")
     .description("Run the control plane and its proxies on this machine, following configuration changes")
-    .requiredOption("-c, --config <path>", "a YAML file or a directory (read recursively); repeatable", collect, [])
+    .requiredOption("-c, --config <path>", "a YAML file or a directory (read recursively); repeatable", collect)
     .option("--admin <host:port>", "admin endpoint (/readyz, /config_dump)", "127.0.0.1:15000")
     .option("--debounce <ms>", "wait this long after a file change before reloading", "200")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))

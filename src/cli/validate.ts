@@ -13,7 +13,7 @@ export function registerValidate(program: Command, setExit: SetExitCode): void {
   program
     .command("validate")
     .description("Check configuration files and show each resource's status")
-    .requiredOption("-c, --config <path>", "a YAML file or a directory (read recursively); repeatable", collect, [])
+    .requiredOption("-c, --config <path>", "a YAML file or a directory (read recursively); repeatable", collect)
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json", "yaml"]).default("text"))
     .addHelpText("after", "\nExample:\n  meshgate validate --config examples/bookinfo\n  meshgate validate -c gateway.yaml -c routes/ --output json")
     .action(async (opts: { config: string[]; output: "text" | "json" | "yaml" }) => {
