@@ -104,13 +104,15 @@ export interface IntermediateOptions {
   readonly nameConstraint?: boolean;
   readonly keyType?: KeyType;
   readonly privateKey?: KeyObject;
+  /** The trust domain the intermediate serves; defaults to the parent's. */
+  readonly trustDomain?: TrustDomain;
 }
 
 export async function createIntermediateCa(parent: CertificateAuthority, options: IntermediateOptions): Promise<CertificateAuthority> {
   const now = (options.now ?? systemClock)();
   const privateKey = options.privateKey ?? generateKeyPair(options.keyType ?? "ec-p256").privateKey;
   const spki = await toWebPublicKey(createPublicKey(privateKey));
-  const td = parent.trustDomain;
+  const td = options.trustDomain ?? parent.trustDomain;
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(true, 0, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),

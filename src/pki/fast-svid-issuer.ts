@@ -111,6 +111,14 @@ export class FastSvidIssuer {
     return { der, certificatePem, chainPem: certificatePem + this.caChainPem };
   }
 
+  /** For a key the caller generated itself (no CSR needed, e.g. `meshgate pki issue`). */
+  issueForKey(publicKey: KeyObject, spiffeId: SpiffeId, options: FastIssueOptions = {}): FastIssuedSvid {
+    if (!spiffeId.memberOf(this.trustDomain)) throw new IdOutsideTrustDomainError(spiffeId.toString(), this.trustDomain.name);
+    const der = this.sign(publicKey.export({ type: "spki", format: "der" }), spiffeId, options);
+    const certificatePem = encodePem("CERTIFICATE", der);
+    return { der, certificatePem, chainPem: certificatePem + this.caChainPem };
+  }
+
   private sign(spki: Buffer, spiffeId: SpiffeId, options: FastIssueOptions): Buffer {
     const now = (options.now ?? this.now)().getTime();
     const notAfter = Math.min(now + (options.ttlMs ?? DEFAULT_SVID_TTL_MS), this.caNotAfter);
