@@ -73,7 +73,7 @@ function party(name: "client" | "server", side: TrustSide): Party {
   const ownRoots = side.chain.filter(isSelfSigned);
   const presented = side.chain.filter((c, i) => i === 0 || !isSelfSigned(c));
   const bundle = side.bundle ?? ownRoots;
-  const bundleName = side.bundle ? `the ${name} bundle (${side.bundleSource ?? "given"})` : `the ${name}'s own root (from ${side.chainSource})`;
+  const bundleName = side.bundle ? `the ${name} bundle (${side.bundleSource ?? "given"})` : `the ${name}'s trust store (the root in ${side.chainSource})`;
   return { name, side, presented, ownRoots, bundle, bundleName };
 }
 
@@ -115,7 +115,7 @@ function explain(problem: ChainProblem, presenter: Party, verifier: Party): Find
     case "unknown-authority": {
       const theirRoot = problem.presentedRoot;
       const message = theirRoot
-        ? `certificate signed by unknown authority: different roots. The ${p}'s chain leads to root ${describeCertificateName(theirRoot)}; ${verifier.bundleName} trusts only ${names(verifier.bundle)}`
+        ? `certificate signed by unknown authority: different roots. The ${p}'s chain leads to root ${describeCertificateName(theirRoot)}; ${verifier.bundleName} holds only ${names(verifier.bundle)}`
         : problem.message;
       const ourRoot = verifier.bundle[0];
       const addRoot = theirRoot
