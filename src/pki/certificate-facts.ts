@@ -86,7 +86,7 @@ export function certificateFacts(cert: X509Certificate): CertificateFacts {
 function readNameConstraints(der: ArrayBuffer): NameConstraintFacts {
   const nc = AsnConvert.parse(der, NameConstraints);
   const pick = (subtrees: NameConstraints["permittedSubtrees"], kind: "uniformResourceIdentifier" | "dNSName"): string[] =>
-    (subtrees ?? []).map((s) => s.base[kind]).filter((v): v is string => typeof v === "string");
+    Array.from(subtrees ?? [], (s) => s.base[kind]).filter((v): v is string => typeof v === "string");
   return {
     permittedUris: pick(nc.permittedSubtrees, "uniformResourceIdentifier"),
     excludedUris: pick(nc.excludedSubtrees, "uniformResourceIdentifier"),

@@ -12,6 +12,8 @@ export * from "./csr.js";
 export * from "./certificate-authority.js";
 export * from "./fast-svid-issuer.js";
 export * from "./certificate-facts.js";
+export * from "./key-identifier.js";
+export * from "./serial.js";
 export * from "./certificate-names.js";
 export * from "./chain-verification.js";
 export * from "./x509-svid.js";

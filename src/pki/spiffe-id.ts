@@ -45,6 +45,12 @@ export class SpiffeId {
 
   /** Builds an ID from a trust domain and path segments; each segment is validated. */
   static fromSegments(trustDomain: TrustDomain, ...segments: string[]): SpiffeId {
+    const joined = `${trustDomain.idString}${segments.map((s) => `/${s}`).join("")}`;
+    for (const segment of segments) {
+      // Checked one by one: "a/b" would otherwise pass as two valid segments.
+      const reason = segment.includes("/") ? "a segment cannot contain /" : pathProblem(`/${segment}`);
+      if (reason !== undefined) throw new SpiffeIdInvalidError(joined, `segment ${JSON.stringify(segment)}: ${reason}`);
+    }
     return SpiffeId.parse(`${trustDomain.idString}${segments.map((s) => `/${s}`).join("")}`);
   }
 
