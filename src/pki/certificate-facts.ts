@@ -72,9 +72,9 @@ export function certificateFacts(cert: X509Certificate): CertificateFacts {
   const facts: CertificateFacts = {
     basicConstraints: bc ? { ca: bc.ca, pathLen: bc.pathLength } : undefined,
     keyUsage: ku ? KEY_USAGE_BITS.filter(([, bit]) => (ku.usages & bit) !== 0).map(([name]) => name) : undefined,
-    extendedKeyUsage: eku ? eku.usages.map(String) : undefined,
-    uris: names.filter((n) => n.type === "url").map((n) => n.value),
-    dnsNames: names.filter((n) => n.type === "dns").map((n) => n.value),
+    extendedKeyUsage: eku ? Array.from(eku.usages, String) : undefined,
+    uris: Array.from(names).filter((n) => n.type === "url").map((n) => n.value),
+    dnsNames: Array.from(names).filter((n) => n.type === "dns").map((n) => n.value),
     nameConstraints: nc ? readNameConstraints(nc.value) : undefined,
     subjectKeyId: ski?.keyId,
     authorityKeyId: aki?.keyId,
