@@ -19,6 +19,7 @@ import {
   createRootCa,
   generateKeyPair,
   isSelfSigned,
+  subjectText,
   readCaFolder,
   readCertificates,
   renderInspection,
@@ -207,5 +208,5 @@ function refuseOverwrite(keyPath: string): void {
 }
 
 function summaryLine(cert: X509Certificate): string {
-  return `${isSelfSigned(cert) ? "root" : "CA"} "${cert.subject.split("\n").join(", ")}" sha256 ${cert.fingerprint256}, valid until ${new Date(cert.validTo).toISOString()}`;
+  return `${isSelfSigned(cert) ? "root" : "CA"} "${subjectText(cert)}" sha256 ${cert.fingerprint256}, valid until ${new Date(cert.validTo).toISOString()}`;
 }

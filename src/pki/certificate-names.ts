@@ -4,7 +4,8 @@
 import type { X509Certificate } from "node:crypto";
 
 export function subjectText(cert: X509Certificate): string {
-  return cert.subject.split("\n").filter(Boolean).join(", ");
+  // Node reports an empty subject (usual for SVIDs) as undefined.
+  return (cert.subject ?? "").split("\n").filter(Boolean).join(", ");
 }
 
 export function describeCertificateName(cert: X509Certificate): string {

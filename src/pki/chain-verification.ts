@@ -247,14 +247,18 @@ function untrustedTopProblem(top: X509Certificate, input: ChainCheckInput, leafO
     return {
       reason: "missing-intermediate",
       certificate: top,
-      message: `missing intermediate: ${describeCertificateName(top)} was issued by "${top.issuer.replace(/\n/g, ", ")}", which was not presented and is not in the trust bundle`,
+      message: `missing intermediate: ${describeCertificateName(top)} was issued by "${issuerText(top)}", which was not presented and is not in the trust bundle`,
     };
   }
   return {
     reason: "unknown-authority",
     certificate: top,
-    message: `certificate signed by unknown authority: ${describeCertificateName(top)} was issued by "${top.issuer.replace(/\n/g, ", ")}", which is neither presented nor in the trust bundle`,
+    message: `certificate signed by unknown authority: ${describeCertificateName(top)} was issued by "${issuerText(top)}", which is neither presented nor in the trust bundle`,
   };
+}
+
+function issuerText(cert: X509Certificate): string {
+  return (cert.issuer ?? "").split("\n").filter(Boolean).join(", ");
 }
 
 function ekuName(oid: string): string {

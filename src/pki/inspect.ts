@@ -30,7 +30,7 @@ export function summarizeCertificate(cert: X509Certificate, now: Date): Certific
   const nc = f.nameConstraints;
   return {
     subject: subjectText(cert) || "(empty)",
-    issuer: cert.issuer.split("\n").filter(Boolean).join(", "),
+    issuer: (cert.issuer ?? "").split("\n").filter(Boolean).join(", "),
     serial: cert.serialNumber,
     uris: f.uris,
     dnsNames: f.dnsNames,

@@ -21,7 +21,7 @@ const web = SpiffeId.forServiceAccount(td, "default", "web");
 
 /** pkijs as a second, independent chain validator. */
 async function pkijsVerifies(root: X509Certificate, intermediate: X509Certificate, leaf: X509Certificate): Promise<boolean> {
-  pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as unknown as Crypto }));
+  pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as never }));
   const parse = (c: X509Certificate) => pkijs.Certificate.fromBER(new Uint8Array(c.raw));
   const engine = new pkijs.CertificateChainValidationEngine({ trustedCerts: [parse(root)], certs: [parse(leaf), parse(intermediate)] });
   return (await engine.verify()).result;
@@ -89,7 +89,7 @@ test("refuses IDs outside the CA's trust domain and CSRs with a bad signature", 
   );
   const csr = await createCsr(generateKeyPair("ec-p256").privateKey);
   const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ""), "base64");
-  der[der.length - 5] ^= 0x01; // flip a bit inside the signature
+  der[der.length - 5] = der[der.length - 5]! ^ 0x01; // flip a bit inside the signature
   await assert.rejects(issueWorkloadSvidFromCsr(intermediate, der, { spiffeId: web }), (e: unknown) => e instanceof CsrInvalidError && /signature/.test(e.message));
   await assert.rejects(issueWorkloadSvidFromCsr(intermediate, Buffer.from("3003020100", "hex"), { spiffeId: web }), CsrInvalidError);
 });

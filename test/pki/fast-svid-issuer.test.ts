@@ -74,7 +74,7 @@ test("fast path refuses foreign IDs, tampered CSRs and unsupported keys; RSA CAs
   const csr = await createCsr(generateKeyPair("ec-p256").privateKey);
   assert.throws(() => issuer.issueFromCsr(csr, SpiffeId.parse("spiffe://evil.org/x")), IdOutsideTrustDomainError);
   const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ""), "base64");
-  der[40] ^= 0x01; // inside the public key: the signature no longer matches
+  der[40] = der[40]! ^ 0x01; // inside the public key: the signature no longer matches
   assert.throws(() => issuer.issueFromCsr(der, SpiffeId.parse("spiffe://example.org/x")), CsrInvalidError);
   assert.throws(() => issuer.issueFromCsr("not a csr", SpiffeId.parse("spiffe://example.org/x")), CsrInvalidError);
   const tiny = await createCsr(generateKeyPair("rsa-2048").privateKey);
