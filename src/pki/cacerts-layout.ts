@@ -16,7 +16,7 @@ import { trustDomainOf } from "./chain-verification.js";
 import { keysMatch } from "./key-pair.js";
 import { readPrivateKey, writePrivateKey, writePublicFile } from "./key-store.js";
 import { encodePem, isSelfSigned, parseCertificates } from "./pem.js";
-import type { TrustDomain } from "./trust-domain.js";
+import { TrustDomain } from "./trust-domain.js";
 
 export const ROOT_FILES = { cert: "root-cert.pem", key: "root-key.pem" } as const;
 export const CACERTS_FILES = {
@@ -26,14 +26,26 @@ export const CACERTS_FILES = {
   certChain: "cert-chain.pem",
 } as const;
 
+/**
+ * Written only when the CA certificates carry no spiffe:// URI SAN (typical for a CA made
+ * with openssl), so the folder still says which trust domain it serves. Istio ignores it.
+ */
+export const TRUST_DOMAIN_FILE = "trust-domain";
+
+function writeTrustDomainIfNeeded(dir: string, ca: CertificateAuthority): void {
+  if (ca.chain.every((c) => trustDomainOf(c) === undefined)) writePublicFile(join(dir, TRUST_DOMAIN_FILE), `${ca.trustDomain.name}\n`);
+}
+
 export function writeRootFolder(dir: string, root: CertificateAuthority, passphrase?: string): void {
   mkdirSync(dir, { recursive: true });
+  writeTrustDomainIfNeeded(dir, root);
   writePrivateKey(join(dir, ROOT_FILES.key), root.privateKey, passphrase);
   writePublicFile(join(dir, ROOT_FILES.cert), root.certificatePem);
 }
 
 export function writeCacertsFolder(dir: string, ca: CertificateAuthority, passphrase?: string): void {
   mkdirSync(dir, { recursive: true });
+  writeTrustDomainIfNeeded(dir, ca);
   writePrivateKey(join(dir, CACERTS_FILES.caKey), ca.privateKey, passphrase);
   writePublicFile(join(dir, CACERTS_FILES.caCert), ca.certificatePem);
   writePublicFile(join(dir, CACERTS_FILES.rootCert), encodePem("CERTIFICATE", ca.root.raw));
@@ -49,6 +61,10 @@ export interface ReadCaOptions {
 /** Reads a root folder (root-cert.pem + root-key.pem) or a cacerts folder. */
 export function readCaFolder(dir: string, options: ReadCaOptions = {}): CertificateAuthority {
   if (!existsSync(dir)) throw new CaLayoutInvalidError(dir, "no such directory");
+  const tdFile = join(dir, TRUST_DOMAIN_FILE);
+  if (options.trustDomain === undefined && existsSync(tdFile)) {
+    options = { ...options, trustDomain: TrustDomain.parse(readFileSync(tdFile, "utf8").trim()) };
+  }
   if (existsSync(join(dir, CACERTS_FILES.caCert))) return readCacertsFolder(dir, options);
   if (existsSync(join(dir, ROOT_FILES.key))) {
     return assembleCa(dir, {
