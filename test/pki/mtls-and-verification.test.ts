@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
@@ -14,7 +13,6 @@ import {
   createCsr,
   createIntermediateCa,
   createRootCa,
-
   generateKeyPair,
   matchId,
   privateKeyToPem,
