@@ -7,7 +7,20 @@ export type ErrorCode =
   | "ERR_CONFIG_PATH_NOT_FOUND"
   | "ERR_CONFIG_READ"
   // command line
-  | "ERR_USAGE";
+  | "ERR_USAGE"
+  // PKI and trust
+  | "ERR_TRUST_DOMAIN_INVALID"
+  | "ERR_SPIFFE_ID_INVALID"
+  | "ERR_PKI_ID_OUTSIDE_TRUST_DOMAIN"
+  | "ERR_PKI_CSR_INVALID"
+  | "ERR_PKI_KEY_UNSUPPORTED"
+  | "ERR_PKI_KEY_MISMATCH"
+  | "ERR_PKI_KEY_PASSPHRASE"
+  | "ERR_PKI_PEM_INVALID"
+  | "ERR_PKI_LAYOUT_INVALID"
+  | "ERR_PKI_BUNDLE_SOURCE"
+  | "ERR_PKI_CHAIN_UNTRUSTED"
+  | "ERR_PKI_ROTATION_STATE";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -36,5 +49,110 @@ export class ConfigReadError extends MeshgateError {
 export class UsageError extends MeshgateError {
   constructor(message: string) {
     super("ERR_USAGE", message);
+  }
+}
+
+// ---- PKI and trust ------------------------------------------------------------------
+// Messages never contain key material or passphrases: they name files and identities only.
+
+/** A trust domain name breaks the SPIFFE ID specification. */
+export class TrustDomainInvalidError extends MeshgateError {
+  constructor(readonly input: string, readonly reason: string) {
+    super("ERR_TRUST_DOMAIN_INVALID", `invalid trust domain ${JSON.stringify(input)}: ${reason}`);
+  }
+}
+
+/** A SPIFFE ID breaks the SPIFFE ID specification. */
+export class SpiffeIdInvalidError extends MeshgateError {
+  constructor(readonly input: string, readonly reason: string) {
+    super("ERR_SPIFFE_ID_INVALID", `invalid SPIFFE ID ${JSON.stringify(input)}: ${reason}`);
+  }
+}
+
+/** A CA was asked to sign an identity that belongs to another trust domain. */
+export class IdOutsideTrustDomainError extends MeshgateError {
+  constructor(readonly spiffeId: string, readonly trustDomain: string) {
+    super("ERR_PKI_ID_OUTSIDE_TRUST_DOMAIN", `${spiffeId} is outside the CA's trust domain ${trustDomain}`);
+  }
+}
+
+/** A certificate signing request is malformed or its signature does not verify. */
+export class CsrInvalidError extends MeshgateError {
+  constructor(readonly reason: string) {
+    super("ERR_PKI_CSR_INVALID", `invalid certificate signing request: ${reason}`);
+  }
+}
+
+/** A key type or signature algorithm the PKI does not accept. */
+export class KeyUnsupportedError extends MeshgateError {
+  constructor(readonly reason: string) {
+    super("ERR_PKI_KEY_UNSUPPORTED", `unsupported key: ${reason}`);
+  }
+}
+
+/** A certificate and the private key given with it do not belong together. */
+export class KeyMismatchError extends MeshgateError {
+  constructor(readonly certPath: string, readonly keyPath: string) {
+    super("ERR_PKI_KEY_MISMATCH", `the private key in ${keyPath} does not match the certificate in ${certPath}`);
+  }
+}
+
+/** An encrypted key needs a passphrase that is missing or wrong (the passphrase is never printed). */
+export class KeyPassphraseError extends MeshgateError {
+  constructor(readonly keyPath: string, readonly reason: string) {
+    super("ERR_PKI_KEY_PASSPHRASE", `cannot decrypt ${keyPath}: ${reason}`);
+  }
+}
+
+/** A file that should hold PEM certificates holds none, or a block is malformed. */
+export class PemInvalidError extends MeshgateError {
+  constructor(readonly path: string, readonly reason: string) {
+    super("ERR_PKI_PEM_INVALID", `${path}: ${reason}`);
+  }
+}
+
+/** A CA folder does not hold a complete, consistent cacerts layout. */
+export class CaLayoutInvalidError extends MeshgateError {
+  constructor(readonly dir: string, readonly reason: string) {
+    super("ERR_PKI_LAYOUT_INVALID", `${dir}: ${reason}`);
+  }
+}
+
+/** No root certificate could be extracted from a trust bundle source. */
+export class BundleSourceError extends MeshgateError {
+  constructor(readonly source: string, readonly reason: string) {
+    super("ERR_PKI_BUNDLE_SOURCE", `${source}: ${reason}`);
+  }
+}
+
+/** Why a chain does not verify; stable values, one per failure the trust doctor names. */
+export type ChainFailureReason =
+  | "unknown-authority"
+  | "expired"
+  | "not-yet-valid"
+  | "missing-intermediate"
+  | "bad-signature"
+  | "wrong-eku"
+  | "wrong-key-usage"
+  | "ca-as-leaf"
+  | "not-a-ca"
+  | "not-an-svid"
+  | "spiffe-id-mismatch"
+  | "san-mismatch"
+  | "outside-trust-domain"
+  | "name-constraint-violated"
+  | "path-length-exceeded";
+
+/** A certificate chain does not verify against a trust bundle. */
+export class ChainUntrustedError extends MeshgateError {
+  constructor(readonly reason: ChainFailureReason, detail: string) {
+    super("ERR_PKI_CHAIN_UNTRUSTED", `certificate chain not trusted (${reason}): ${detail}`);
+  }
+}
+
+/** A rotation step was asked for in the wrong order. */
+export class RotationStateError extends MeshgateError {
+  constructor(readonly reason: string) {
+    super("ERR_PKI_ROTATION_STATE", `rotation: ${reason}`);
   }
 }

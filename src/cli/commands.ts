@@ -1,6 +1,8 @@
 // The list of commands; one line per command module.
 
 import type { Command } from "commander";
+import { registerPki } from "./pki.js";
+import { registerTrust } from "./trust.js";
 import { registerUp } from "./up.js";
 import { registerValidate } from "./validate.js";
 
@@ -9,4 +11,6 @@ export type SetExitCode = (code: number) => void;
 export function registerCommands(program: Command, setExit: SetExitCode): void {
   registerValidate(program, setExit);
   registerUp(program, setExit);
+  registerPki(program, setExit);
+  registerTrust(program, setExit);
 }
