@@ -13,5 +13,5 @@ test("the Bookinfo example is valid and every route attaches", async () => {
     for (const parent of route.parents) assert.equal(parent.conditions[0]!.status, "True", `${route.resource.name} not accepted`);
   }
   const productpage = result.model.workloads.find((w) => w.name === "productpage-v1");
-  assert.equal(productpage?.spiffeId, "spiffe://app.bookinfo.local/ns/bookinfo/sa/bookinfo-productpage");
+  assert.equal(productpage?.spiffeId, "spiffe://bookinfo.local/ns/bookinfo/sa/bookinfo-productpage");
 });

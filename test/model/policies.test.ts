@@ -105,7 +105,7 @@ spec: { trustDomain: a.local, namespaces: [shared, only-a] }
 apiVersion: meshgate.dev/v1alpha1
 kind: Mesh
 metadata: { name: b }
-spec: { trustDomain: b.local, namespaces: [shared] }
+spec: { trustDomain: b.local, namespaces: [shared], ca: { rootName: b } }
 ---
 apiVersion: v1
 kind: Service
@@ -132,4 +132,16 @@ spec: { port: 8081 }
   assert.deepEqual(web.services.map((s) => s.name), ["web"]);
   assert.deepEqual(r.model.services[0]!.workloads, ["only-a/web"]);
   assert.equal(r.model.workloads.find((w) => w.name === "stray")!.spiffeId, undefined);
+});
+
+test("meshes sharing a root must share its trust domain", () => {
+  const mesh = (name: string, td: string, root: string) => `---
+apiVersion: meshgate.dev/v1alpha1
+kind: Mesh
+metadata: { name: ${name} }
+spec: { trustDomain: ${td}, namespaces: [${name}], ca: { rootName: ${root} } }
+`;
+  const r = modelOf(mesh("a", "a.local", "shared") + mesh("b", "b.local", "shared") + mesh("c", "c.local", "other"));
+  assert.deepEqual(r.problems.map((p) => `${p.code} ${p.resource}`), ["MG_MESH_CONFLICT Mesh b"]);
+  assert.match(r.problems[0]!.message, /Mesh a uses root "shared" with trust domain a\.local/);
 });

@@ -9,6 +9,9 @@ import type { MeshSpec, WorkloadSpec } from "./schemas.js";
 
 export function buildMeshes(index: ResourceIndex, sink: ProblemSink): MeshModel[] {
   const owner = new Map<string, string>();
+  // A root anchors one trust domain (its URI SAN names it, and intermediates are name
+  // constrained to it), so meshes that share a root share the trust domain too.
+  const rootTrustDomain = new Map<string, { mesh: string; trustDomain: string }>();
   const meshes: MeshModel[] = [];
   for (const m of index.list("Mesh")) {
     const spec = m.spec as MeshSpec;
@@ -17,6 +20,14 @@ export function buildMeshes(index: ResourceIndex, sink: ProblemSink): MeshModel[
       if (prior) sink.error("MG_MESH_CONFLICT", m, ["spec", "namespaces", i], `namespace "${ns}" already belongs to Mesh ${prior}; a namespace can be in one mesh only`);
       else owner.set(ns, m.name);
     });
+    const rootName = spec.ca?.mode === "Provided" ? undefined : (spec.ca?.rootName ?? "default");
+    if (rootName !== undefined) {
+      const prior = rootTrustDomain.get(rootName);
+      if (!prior) rootTrustDomain.set(rootName, { mesh: m.name, trustDomain: spec.trustDomain });
+      else if (prior.trustDomain !== spec.trustDomain) {
+        sink.error("MG_MESH_CONFLICT", m, ["spec", "trustDomain"], `Mesh ${prior.mesh} uses root "${rootName}" with trust domain ${prior.trustDomain}; meshes sharing a root share its trust domain (use ${prior.trustDomain}, or another ca.rootName)`);
+      }
+    }
     meshes.push({ resource: m, name: m.name, trustDomain: spec.trustDomain, namespaces: spec.namespaces.filter((ns) => owner.get(ns) === m.name) });
   }
   return meshes;
