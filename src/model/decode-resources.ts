@@ -1,7 +1,8 @@
 // Source documents -> typed resources. Checks the envelope (apiVersion, kind, metadata),
 // the kind's schema and the API rules that upstream CRDs enforce with CEL (checked in
-// api-rules.ts), and reports duplicates. Every problem found here is blocking: the
-// document would be rejected by a Kubernetes API server too.
+// api-rules.ts), and reports duplicates. Every error found here is blocking: the
+// document would be rejected by a Kubernetes API server too (the one warning, a
+// namespace on a cluster-scoped kind, is not).
 
 import type { Problem } from "../config/problem.js";
 import type { FieldPath } from "../config/source-position.js";

@@ -74,15 +74,12 @@ export async function createRootCa(options: RootOptions): Promise<CertificateAut
   const publicKey = createPublicKey(privateKey);
   const td = options.trustDomain;
   const spki = await toWebPublicKey(publicKey);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial().toString("hex"),
+  const node = await signCertificate(privateKey, {
     subject: `O=meshgate, CN=${td.name} root CA`,
     issuer: `O=meshgate, CN=${td.name} root CA`,
-    notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter: new Date(now.getTime() + (options.ttlMs ?? DEFAULT_ROOT_TTL_MS)),
+    now,
+    notAfter: now.getTime() + (options.ttlMs ?? DEFAULT_ROOT_TTL_MS),
     publicKey: spki,
-    signingKey: await toWebSigningKey(privateKey),
-    signingAlgorithm: webSigningAlgorithm(privateKey),
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
@@ -91,7 +88,6 @@ export async function createRootCa(options: RootOptions): Promise<CertificateAut
       new x509.SubjectAlternativeNameExtension([{ type: "url", value: td.idString }], false),
     ],
   });
-  const node = new X509Certificate(Buffer.from(cert.rawData));
   return new CertificateAuthority(node, privateKey, [node], td);
 }
 
@@ -122,18 +118,14 @@ export async function createIntermediateCa(parent: CertificateAuthority, options
   ];
   if (options.nameConstraint ?? true) extensions.push(uriNameConstraint(td));
   const notAfter = Math.min(now.getTime() + (options.ttlMs ?? DEFAULT_INTERMEDIATE_TTL_MS), Date.parse(parent.certificate.validTo));
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial().toString("hex"),
+  const node = await signCertificate(parent.privateKey, {
     subject: `O=meshgate, OU=${escapeDn(options.mesh)}, CN=${escapeDn(options.mesh)} intermediate CA`,
     issuer: new x509.X509Certificate(parent.certificate.raw).subjectName,
-    notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter: new Date(notAfter),
+    now,
+    notAfter,
     publicKey: spki,
-    signingKey: await toWebSigningKey(parent.privateKey),
-    signingAlgorithm: webSigningAlgorithm(parent.privateKey),
     extensions,
   });
-  const node = new X509Certificate(Buffer.from(cert.rawData));
   return new CertificateAuthority(node, privateKey, [node, ...parent.chain], td);
 }
 
@@ -168,16 +160,13 @@ export async function issueWorkloadSvid(ca: CertificateAuthority, publicKey: Key
   const notAfter = Math.min(now.getTime() + (options.ttlMs ?? DEFAULT_SVID_TTL_MS), Date.parse(ca.certificate.validTo));
   const names: x509.JsonGeneralNames = [{ type: "url", value: options.spiffeId.toString() }];
   for (const dns of options.dnsNames ?? []) names.push({ type: "dns", value: dns });
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial().toString("hex"),
-    // Empty subject: the identity is the URI SAN alone, so the SAN must be critical.
+  // Empty subject: the identity is the URI SAN alone, so the SAN must be critical.
+  const leaf = await signCertificate(ca.privateKey, {
     subject: "",
     issuer: new x509.X509Certificate(ca.certificate.raw).subjectName,
-    notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter: new Date(notAfter),
+    now,
+    notAfter,
     publicKey: spki,
-    signingKey: await toWebSigningKey(ca.privateKey),
-    signingAlgorithm: webSigningAlgorithm(ca.privateKey),
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
@@ -187,8 +176,34 @@ export async function issueWorkloadSvid(ca: CertificateAuthority, publicKey: Key
       new x509.SubjectAlternativeNameExtension(names, true),
     ],
   });
-  const leaf = new X509Certificate(Buffer.from(cert.rawData));
   return { certificate: leaf, chain: [leaf, ...ca.chain.slice(0, -1)] };
+}
+
+/** What every certificate of the library path shares: a fresh random serial, validity
+ * back-dated for clock skew, and a signature by `signer` with the algorithm its key needs. */
+async function signCertificate(
+  signer: KeyObject,
+  fields: {
+    subject: string;
+    issuer: x509.X509CertificateCreateParams["issuer"];
+    now: Date;
+    notAfter: number;
+    publicKey: x509.X509CertificateCreateParams["publicKey"];
+    extensions: x509.Extension[];
+  },
+): Promise<X509Certificate> {
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial().toString("hex"),
+    subject: fields.subject,
+    issuer: fields.issuer,
+    notBefore: new Date(fields.now.getTime() - BACKDATE_MS),
+    notAfter: new Date(fields.notAfter),
+    publicKey: fields.publicKey,
+    signingKey: await toWebSigningKey(signer),
+    signingAlgorithm: webSigningAlgorithm(signer),
+    extensions: fields.extensions,
+  });
+  return new X509Certificate(Buffer.from(cert.rawData));
 }
 
 /**
