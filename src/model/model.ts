@@ -144,6 +144,15 @@ export interface WorkloadModel {
   readonly namespace: string;
   readonly name: string;
   readonly serviceAccount: string;
+  /** Where the application listens (plaintext, local). */
+  readonly address: string;
+  readonly port: number;
+  readonly protocol: "HTTP" | "HTTP2" | "GRPC";
+  /** Where its sidecar accepts mesh traffic (the endpoint other proxies reach it at). */
+  readonly inboundPort: number;
+  /** The sidecar's HTTP proxy port for the application's outbound calls. */
+  readonly outboundPort: number;
+  readonly labels: Readonly<Record<string, string>>;
   readonly mesh: MeshModel | undefined;
   /** SPIFFE ID the workload's sidecar is issued; undefined without a Mesh. */
   readonly spiffeId: string | undefined;

@@ -37,10 +37,32 @@ export function meshOfNamespace(meshes: readonly MeshModel[], namespace: string)
   return meshes.find((m) => m.namespaces.includes(namespace));
 }
 
+/** Default sidecar ports, as offsets from the application's port. */
+export const SIDECAR_INBOUND_OFFSET = 10000;
+export const SIDECAR_OUTBOUND_OFFSET = 20000;
+
 export function buildWorkloads(index: ResourceIndex, meshes: readonly MeshModel[], services: ReadonlyMap<string, ServiceModel>, sink: ProblemSink): WorkloadModel[] {
+  // address:port -> who binds it, so two workloads (or a workload and a sidecar) cannot collide.
+  const bound = new Map<string, string>();
   return index.list("Workload").map((w) => {
     const spec = w.spec as WorkloadSpec;
     const serviceAccount = spec.serviceAccount ?? "default";
+    const address = spec.address ?? "127.0.0.1";
+    const ports: [string, number, string[]][] = [["application", spec.port, ["spec", "port"]]];
+    const inboundPort = spec.sidecar?.inboundPort ?? spec.port + SIDECAR_INBOUND_OFFSET;
+    const outboundPort = spec.sidecar?.outboundPort ?? spec.port + SIDECAR_OUTBOUND_OFFSET;
+    ports.push(["sidecar inbound", inboundPort, ["spec", "sidecar", "inboundPort"]], ["sidecar outbound", outboundPort, ["spec", "sidecar", "outboundPort"]]);
+    for (const [what, port, path] of ports) {
+      const explicit = what === "application" || (what === "sidecar inbound" ? spec.sidecar?.inboundPort : spec.sidecar?.outboundPort) !== undefined;
+      if (port > 65535) {
+        sink.error("MG_INVALID_VALUE", w, explicit ? path : ["spec", "port"], `the ${what} port defaults to ${port}, above 65535; set spec.sidecar.${what === "sidecar inbound" ? "inboundPort" : "outboundPort"}`);
+        continue;
+      }
+      const key = `${address}:${port}`;
+      const owner = bound.get(key);
+      if (owner) sink.error("MG_PORT_CONFLICT", w, explicit ? path : ["spec", "port"], `the ${what} port ${key} is already used by ${owner}`);
+      else bound.set(key, `the ${what} port of Workload ${w.namespace}/${w.name}`);
+    }
     const mesh = meshOfNamespace(meshes, w.namespace);
     if (!mesh) {
       sink.error("MG_NO_MESH", w, ["metadata", "namespace"], `namespace "${w.namespace}" is in no Mesh; list it in a Mesh's spec.namespaces so the workload gets an identity`);
@@ -50,6 +72,12 @@ export function buildWorkloads(index: ResourceIndex, meshes: readonly MeshModel[
       namespace: w.namespace,
       name: w.name,
       serviceAccount,
+      address,
+      port: spec.port,
+      protocol: spec.protocol ?? "HTTP",
+      inboundPort,
+      outboundPort,
+      labels: spec.labels ?? {},
       mesh,
       spiffeId: mesh ? `spiffe://${mesh.trustDomain}/ns/${w.namespace}/sa/${serviceAccount}` : undefined,
       services: (spec.services ?? []).map((s) => services.get(`${w.namespace}/${s}`)).filter((s): s is ServiceModel => s !== undefined),

@@ -56,6 +56,15 @@ export const WorkloadSpec = Type.Object(
     address: Type.Optional(Type.String({ minLength: 1 })),
     protocol: Type.Optional(Type.Union([Type.Literal("HTTP"), Type.Literal("HTTP2"), Type.Literal("GRPC")])),
     services: Type.Optional(Type.Array(Name, { uniqueItems: true })),
+    sidecar: Type.Optional(
+      Type.Object(
+        {
+          inboundPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "where the sidecar accepts mesh traffic for the workload (default port + 10000)" })),
+          outboundPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "the sidecar's HTTP proxy port for the workload's outbound calls (default port + 20000)" })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     command: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
     env: Type.Optional(Type.Record(Type.String(), Type.String(), { propertyNames: { pattern: "^[A-Za-z_][A-Za-z0-9_]*$" } })),
     workingDir: Type.Optional(Type.String({ minLength: 1 })),
