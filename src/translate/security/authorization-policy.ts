@@ -1,0 +1,10 @@
+// AuthorizationPolicy -> IrAuthorization for one proxy.
+// TODO(issue 4): implemented by the security translator; returns nothing until then.
+
+import type { IrAuthorization } from "../../ir/index.js";
+import type { Model } from "../../model/index.js";
+import type { ProxyTarget } from "../proxy-target.js";
+
+export function authorizationFor(_model: Model, _target: ProxyTarget): IrAuthorization | undefined {
+  return undefined;
+}
