@@ -132,11 +132,22 @@ export interface PolicyModel {
   readonly conditions: Condition[];
 }
 
+export type MeshCaModel =
+  /** meshgate keeps the root (shared by meshes with the same rootName) and this mesh's intermediate. */
+  | { readonly mode: "Managed"; readonly rootName: string; readonly intermediateTtlMs: number | undefined }
+  /** An Istio cacerts folder the operator provides (absolute, or resolved against the declaring file). */
+  | { readonly mode: "Provided"; readonly path: string };
+
 export interface MeshModel {
   readonly resource: Resource;
   readonly name: string;
   readonly trustDomain: string;
   readonly namespaces: string[];
+  readonly ca: MeshCaModel;
+  /** SVID lifetime; undefined = the default (24 h). */
+  readonly workloadCertTtlMs: number | undefined;
+  /** Extra roots this mesh's proxies trust (spec.trustedRoots ConfigMaps), PEM. */
+  readonly trustedRootsPem: string[];
 }
 
 export interface WorkloadModel {

@@ -49,3 +49,33 @@ spec: { port: 50000, sidecar: { inboundPort: 8080 } }
   assert.match(lines, /MG_PORT_CONFLICT.*spec\.sidecar\.inboundPort.*127\.0\.0\.1:8080 is already used by the application port of Workload shop\/a/);
   assert.match(lines, /MG_INVALID_VALUE.*spec\.port.*outbound port defaults to 70000/);
 });
+
+test("a Mesh's CA settings, certificate lifetime and trusted roots are resolved", () => {
+  const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  const r = modelOf(`apiVersion: meshgate.dev/v1alpha1
+kind: Mesh
+metadata: { name: app }
+spec:
+  trustDomain: app.local
+  namespaces: [shop]
+  ca: { rootName: corp, intermediateTTL: 720h }
+  workloadCertTTL: 1h
+  trustedRoots: [{ configMapRef: { name: partner-root, namespace: shop } }, { configMapRef: { name: missing } }]
+---
+apiVersion: meshgate.dev/v1alpha1
+kind: Mesh
+metadata: { name: edge }
+spec: { trustDomain: edge.local, namespaces: [edge], ca: { mode: Provided, path: certs/edge } }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: partner-root, namespace: shop }
+data: { ca.crt: ${JSON.stringify(pem)} }
+`, "/etc/meshgate/mesh.yaml");
+  const [app, edge] = r.model!.meshes;
+  assert.deepEqual(app!.ca, { mode: "Managed", rootName: "corp", intermediateTtlMs: 720 * 3_600_000 });
+  assert.equal(app!.workloadCertTtlMs, 3_600_000);
+  assert.deepEqual(app!.trustedRootsPem, [pem]);
+  assert.deepEqual(edge!.ca, { mode: "Provided", path: "/etc/meshgate/certs/edge" });
+  assert.match(problemLines(r).join("\n"), /MG_TARGET_NOT_FOUND.*spec\.trustedRoots\[1\]\.configMapRef\.name.*ConfigMap default\/missing is not defined/);
+});

@@ -2,7 +2,10 @@
 // belongs to at most one mesh; a workload's SPIFFE ID follows Istio's convention
 // spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>.
 
-import type { MeshModel, ServiceModel, WorkloadModel } from "../model.js";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parseDurationMs } from "../api-rules.js";
+import { secretValue } from "../gateway-api/gateways.js";
+import type { MeshCaModel, MeshModel, ServiceModel, WorkloadModel } from "../model.js";
 import type { ProblemSink } from "../problem-sink.js";
 import type { ResourceIndex } from "../resource-index.js";
 import type { MeshSpec, WorkloadSpec } from "./schemas.js";
@@ -28,7 +31,28 @@ export function buildMeshes(index: ResourceIndex, sink: ProblemSink): MeshModel[
         sink.error("MG_MESH_CONFLICT", m, ["spec", "trustDomain"], `Mesh ${prior.mesh} uses root "${rootName}" with trust domain ${prior.trustDomain}; meshes sharing a root share its trust domain (use ${prior.trustDomain}, or another ca.rootName)`);
       }
     }
-    meshes.push({ resource: m, name: m.name, trustDomain: spec.trustDomain, namespaces: spec.namespaces.filter((ns) => owner.get(ns) === m.name) });
+    const ca: MeshCaModel =
+      spec.ca?.mode === "Provided"
+        ? { mode: "Provided", path: isAbsolute(spec.ca.path ?? "") ? spec.ca.path! : resolve(dirname(m.source.file), spec.ca.path ?? "") }
+        : { mode: "Managed", rootName: rootName ?? "default", intermediateTtlMs: spec.ca?.intermediateTTL ? parseDurationMs(spec.ca.intermediateTTL) : undefined };
+    const trustedRootsPem: string[] = [];
+    (spec.trustedRoots ?? []).forEach((t, i) => {
+      const ns = t.configMapRef.namespace ?? "default";
+      const key = t.configMapRef.key ?? "ca.crt";
+      const cm = index.get("ConfigMap", ns, t.configMapRef.name);
+      const pem: unknown = cm ? ((cm.object as Record<string, Record<string, unknown> | undefined>).data?.[key] ?? secretValue(cm.object as Record<string, unknown>, key)) : undefined;
+      if (typeof pem === "string" && pem.includes("-----BEGIN CERTIFICATE-----")) trustedRootsPem.push(pem);
+      else sink.error("MG_TARGET_NOT_FOUND", m, ["spec", "trustedRoots", i, "configMapRef", "name"], cm ? `ConfigMap ${ns}/${t.configMapRef.name} has no PEM certificate under ${key}` : `ConfigMap ${ns}/${t.configMapRef.name} is not defined`);
+    });
+    meshes.push({
+      resource: m,
+      name: m.name,
+      trustDomain: spec.trustDomain,
+      namespaces: spec.namespaces.filter((ns) => owner.get(ns) === m.name),
+      ca,
+      workloadCertTtlMs: spec.workloadCertTTL ? parseDurationMs(spec.workloadCertTTL) : undefined,
+      trustedRootsPem,
+    });
   }
   return meshes;
 }
