@@ -20,7 +20,9 @@ export type ErrorCode =
   | "ERR_PKI_LAYOUT_INVALID"
   | "ERR_PKI_BUNDLE_SOURCE"
   | "ERR_PKI_CHAIN_UNTRUSTED"
-  | "ERR_PKI_ROTATION_STATE";
+  | "ERR_PKI_ROTATION_STATE"
+  // the control plane's certificate authority
+  | "ERR_MESH_CA";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -154,5 +156,12 @@ export class ChainUntrustedError extends MeshgateError {
 export class RotationStateError extends MeshgateError {
   constructor(readonly reason: string) {
     super("ERR_PKI_ROTATION_STATE", `rotation: ${reason}`);
+  }
+}
+
+/** The control plane cannot provide a mesh's CA or issue an identity it was asked for. */
+export class MeshCaError extends MeshgateError {
+  constructor(readonly reason: string) {
+    super("ERR_MESH_CA", reason);
   }
 }

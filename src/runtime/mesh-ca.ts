@@ -1,0 +1,173 @@
+// The control plane's certificate authority for `meshgate up`: one root per `ca.rootName`
+// (kept in the state directory, created on first start), one intermediate per Mesh under
+// it, and SVIDs for every proxy, issued in memory (their keys never touch the disk) and
+// renewed at half life. Meshes with `ca.mode: Provided` use the operator's cacerts folder.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { MeshCaError } from "../errors.js";
+import type { MeshModel } from "../model/index.js";
+import {
+  createIntermediateCa,
+  createRootCa,
+  DEFAULT_SVID_TTL_MS,
+  encodePem,
+  FastSvidIssuer,
+  generateKeyPair,
+  privateKeyToPem,
+  readCaFolder,
+  SpiffeId,
+  systemClock,
+  TrustDomain,
+  writeCacertsFolder,
+  writeRootFolder,
+  type CertificateAuthority,
+  type Clock,
+} from "../pki/index.js";
+
+export interface IssuedIdentity {
+  readonly spiffeId: string;
+  /** Leaf first, then the intermediate (the root is in the trust bundle). */
+  readonly certChainPem: string;
+  readonly keyPem: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** When the control plane replaces it (half its lifetime). */
+  readonly renewAt: Date;
+}
+
+interface MeshIssuer {
+  readonly mesh: MeshModel;
+  readonly ca: CertificateAuthority;
+  readonly issuer: FastSvidIssuer;
+}
+
+export class MeshCertificates {
+  #issuers = new Map<string, MeshIssuer>(); // by mesh name
+  #roots = new Map<string, CertificateAuthority>(); // by root folder
+  #issued = new Map<string, IssuedIdentity & { issuerFingerprint: string; ttlMs: number | undefined }>();
+  #meshes: readonly MeshModel[] = [];
+
+  constructor(
+    /** Where managed roots and intermediates live (`<dir>/roots/<rootName>`, `<dir>/meshes/<mesh>`). */
+    readonly dir: string,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /** Loads (or creates) the CA of every mesh. Throws MeshCaError, leaving the previous set in force. */
+  async prepare(meshes: readonly MeshModel[]): Promise<void> {
+    const issuers = new Map<string, MeshIssuer>();
+    for (const mesh of meshes) {
+      const known = this.#issuers.get(mesh.name);
+      if (known && sameCa(known.mesh, mesh)) {
+        issuers.set(mesh.name, { ...known, mesh });
+        continue;
+      }
+      const ca = await this.#caFor(mesh);
+      if (ca.trustDomain.name !== mesh.trustDomain) {
+        throw new MeshCaError(`Mesh ${mesh.name}: its CA anchors trust domain ${ca.trustDomain.name}, not ${mesh.trustDomain}`);
+      }
+      issuers.set(mesh.name, { mesh, ca, issuer: new FastSvidIssuer(ca, this.clock) });
+    }
+    this.#issuers = issuers;
+    this.#meshes = meshes;
+    // Identities whose issuing CA changed (or whose mesh is gone) are reissued on next use.
+    for (const [id, svid] of this.#issued) {
+      const owner = this.#meshFor(SpiffeId.parse(id));
+      if (!owner || owner.ca.certificate.fingerprint !== svid.issuerFingerprint || owner.mesh.workloadCertTtlMs !== svid.ttlMs) this.#issued.delete(id);
+    }
+  }
+
+  async #caFor(mesh: MeshModel): Promise<CertificateAuthority> {
+    if (mesh.ca.mode === "Provided") {
+      try {
+        return readCaFolder(mesh.ca.path, { trustDomain: TrustDomain.parse(mesh.trustDomain) });
+      } catch (e) {
+        throw new MeshCaError(`Mesh ${mesh.name}: ${(e as Error).message}`);
+      }
+    }
+    const rootDir = join(this.dir, "roots", mesh.ca.rootName);
+    let root = this.#roots.get(rootDir);
+    if (!root) {
+      if (existsSync(rootDir)) root = readCaFolder(rootDir);
+      else {
+        root = await createRootCa({ trustDomain: TrustDomain.parse(mesh.trustDomain), now: this.clock });
+        writeRootFolder(rootDir, root);
+      }
+      this.#roots.set(rootDir, root);
+    }
+    if (root.trustDomain.name !== mesh.trustDomain) {
+      throw new MeshCaError(`Mesh ${mesh.name}: root "${mesh.ca.rootName}" (${rootDir}) anchors trust domain ${root.trustDomain.name}, not ${mesh.trustDomain}; use another ca.rootName`);
+    }
+    const meshDir = join(this.dir, "meshes", mesh.name);
+    if (existsSync(meshDir)) {
+      const ca = readCaFolder(meshDir);
+      // An intermediate from an older root (the root folder was replaced) is replaced too.
+      if (ca.root.fingerprint === root.certificate.fingerprint && Date.parse(ca.certificate.validTo) > this.clock().getTime()) return ca;
+    }
+    const ca = await createIntermediateCa(root, { mesh: mesh.name, now: this.clock, ...(mesh.ca.intermediateTtlMs ? { ttlMs: mesh.ca.intermediateTtlMs } : {}) });
+    writeCacertsFolder(meshDir, ca);
+    return ca;
+  }
+
+  #meshFor(id: SpiffeId): MeshIssuer | undefined {
+    // spiffe://<td>/ns/<namespace>/sa/<sa>: the mesh that owns the namespace issues it.
+    const segments = id.path.split("/");
+    const ns = segments[1] === "ns" ? segments[2] : undefined;
+    for (const m of this.#issuers.values()) {
+      if (m.mesh.trustDomain === id.trustDomain.name && ns !== undefined && m.mesh.namespaces.includes(ns)) return m;
+    }
+    return undefined;
+  }
+
+  /** The identity's current SVID, issued on first use and reissued once past half life. */
+  svid(spiffeId: string): IssuedIdentity {
+    const now = this.clock();
+    const cached = this.#issued.get(spiffeId);
+    if (cached && now < cached.renewAt) return { spiffeId, certChainPem: cached.certChainPem, keyPem: cached.keyPem, notBefore: cached.notBefore, notAfter: cached.notAfter, renewAt: cached.renewAt };
+    const id = SpiffeId.parse(spiffeId);
+    const owner = this.#meshFor(id);
+    if (!owner) throw new MeshCaError(`no mesh issues ${spiffeId} (its trust domain and namespace must belong to a Mesh)`);
+    const ttlMs = owner.mesh.workloadCertTtlMs ?? DEFAULT_SVID_TTL_MS;
+    const key = generateKeyPair("ec-p256");
+    const issued = owner.issuer.issueForKey(key.publicKey, id, { ttlMs, now: () => now });
+    const notBefore = now;
+    const notAfter = new Date(Math.min(now.getTime() + ttlMs, Date.parse(owner.ca.certificate.validTo)));
+    const identity: IssuedIdentity = {
+      spiffeId,
+      certChainPem: issued.chainPem,
+      keyPem: privateKeyToPem(key.privateKey),
+      notBefore,
+      notAfter,
+      renewAt: new Date(notBefore.getTime() + (notAfter.getTime() - notBefore.getTime()) / 2),
+    };
+    this.#issued.set(spiffeId, { ...identity, issuerFingerprint: owner.ca.certificate.fingerprint, ttlMs: owner.mesh.workloadCertTtlMs });
+    return identity;
+  }
+
+  /** PEM roots that proxies in these trust domains trust: the CA roots plus the meshes' trustedRoots. */
+  trustBundle(trustDomains: readonly string[]): string {
+    const pems = new Set<string>();
+    for (const m of this.#issuers.values()) {
+      if (!trustDomains.includes(m.mesh.trustDomain)) continue;
+      pems.add(encodePem("CERTIFICATE", m.ca.root.raw));
+      for (const extra of m.mesh.trustedRootsPem) pems.add(extra.endsWith("\n") ? extra : `${extra}\n`);
+    }
+    return [...pems].join("");
+  }
+
+  /** The earliest time an issued SVID needs replacing: when the control plane must push again. */
+  nextRenewal(): Date | undefined {
+    let next: Date | undefined;
+    for (const s of this.#issued.values()) if (!next || s.renewAt < next) next = s.renewAt;
+    return next;
+  }
+
+  get meshes(): readonly MeshModel[] {
+    return this.#meshes;
+  }
+}
+
+function sameCa(a: MeshModel, b: MeshModel): boolean {
+  return a.trustDomain === b.trustDomain && JSON.stringify(a.ca) === JSON.stringify(b.ca) && a.workloadCertTtlMs === b.workloadCertTtlMs;
+}
