@@ -20,7 +20,9 @@ export type ErrorCode =
   | "ERR_PKI_LAYOUT_INVALID"
   | "ERR_PKI_BUNDLE_SOURCE"
   | "ERR_PKI_CHAIN_UNTRUSTED"
-  | "ERR_PKI_ROTATION_STATE";
+  | "ERR_PKI_ROTATION_STATE"
+  // translation
+  | "ERR_TRANSLATE_UNSUPPORTED";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -154,5 +156,17 @@ export class ChainUntrustedError extends MeshgateError {
 export class RotationStateError extends MeshgateError {
   constructor(readonly reason: string) {
     super("ERR_PKI_ROTATION_STATE", `rotation: ${reason}`);
+  }
+}
+
+// ---- translation --------------------------------------------------------------------
+
+/**
+ * The translator met a setting it cannot compile. The model rejects every such setting
+ * first, so this is a safety net: translating without it would drop a policy silently.
+ */
+export class TranslateUnsupportedError extends MeshgateError {
+  constructor(readonly resource: string, readonly reason: string) {
+    super("ERR_TRANSLATE_UNSUPPORTED", `${resource}: ${reason}`);
   }
 }
