@@ -7,7 +7,8 @@ import { TranslateUnsupportedError } from "../../errors.js";
 import type { IrAuthorization, IrAuthzCondition, IrAuthzOperation, IrAuthzPolicy, IrAuthzRule, IrAuthzSource } from "../../ir/index.js";
 import type { Model, PolicyModel } from "../../model/index.js";
 import type { ProxyTarget } from "../proxy-target.js";
-import { compare, policiesFor, proxyLabels, qualifiedName } from "./policy-selection.js";
+import { compare, qualifiedName } from "../policy-order.js";
+import { policiesFor, proxyLabels } from "./policy-selection.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -7,7 +7,8 @@
 
 import type { IrMtlsMode } from "../../ir/index.js";
 import type { Model, WorkloadModel } from "../../model/index.js";
-import { appliesTo, oldestFirst, ROOT_NAMESPACE, workloadSelector } from "./policy-selection.js";
+import { oldestFirst } from "../policy-order.js";
+import { appliesTo, ROOT_NAMESPACE, workloadSelector } from "./policy-selection.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -4,7 +4,8 @@
 import type { IrJwtAuthn, IrJwtProvider } from "../../ir/index.js";
 import type { Model, PolicyModel } from "../../model/index.js";
 import type { ProxyTarget } from "../proxy-target.js";
-import { policiesFor, qualifiedName } from "./policy-selection.js";
+import { qualifiedName } from "../policy-order.js";
+import { policiesFor } from "./policy-selection.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
