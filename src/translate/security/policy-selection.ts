@@ -16,7 +16,6 @@ import { matchesSelector } from "../../model/label-selector.js";
 import { compare, qualifiedName } from "../policy-order.js";
 import type { ProxyTarget } from "../proxy-target.js";
 
-
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /**
