@@ -8,7 +8,6 @@
 //   being verified), so these are blocking.
 
 import type { FieldPath } from "../../config/source-position.js";
-import { parseDurationMs } from "../duration.js";
 import type { AnyResource } from "../resource.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -18,8 +17,11 @@ export interface UnsupportedSetting {
   readonly message: string;
 }
 
-/** A supported field: a leaf (`true`), a duration leaf, or an object/list of objects with these fields. */
-type Shape = true | "duration" | { readonly [field: string]: Shape };
+/**
+ * A supported field: a leaf (`true`) or an object (or list of objects) with these fields.
+ * Durations need no check here: the CRD schema already holds them to Gateway API's form.
+ */
+type Shape = true | { readonly [field: string]: Shape };
 
 const TARGET_REF: Shape = { group: true, kind: true, name: true };
 const RATE_LIMIT_RULE: Shape = {
@@ -43,13 +45,13 @@ const BTP_SUPPORTED: Shape = {
   retry: {
     numRetries: true,
     retryOn: { triggers: true, httpStatusCodes: true },
-    perRetry: { timeout: "duration", backOff: { baseInterval: "duration", maxInterval: "duration" } },
+    perRetry: { timeout: true, backOff: { baseInterval: true, maxInterval: true } },
   },
-  timeout: { http: { requestTimeout: "duration" }, tcp: { connectTimeout: "duration" } },
+  timeout: { http: { requestTimeout: true }, tcp: { connectTimeout: true } },
   circuitBreaker: { maxConnections: true, maxPendingRequests: true, maxParallelRequests: true, maxParallelRetries: true },
   healthCheck: {
-    passive: { consecutive5XxErrors: true, consecutiveGatewayErrors: true, interval: "duration", baseEjectionTime: "duration", maxEjectionPercent: true },
-    active: { type: true, http: { path: true, expectedStatuses: true }, interval: "duration", timeout: "duration", unhealthyThreshold: true, healthyThreshold: true },
+    passive: { consecutive5XxErrors: true, consecutiveGatewayErrors: true, interval: true, baseEjectionTime: true, maxEjectionPercent: true },
+    active: { type: true, http: { path: true, expectedStatuses: true }, interval: true, timeout: true, unhealthyThreshold: true, healthyThreshold: true },
   },
   loadBalancer: { type: true },
 };
@@ -89,12 +91,6 @@ export function unsupportedBackendTrafficSettings(p: AnyResource): UnsupportedSe
 }
 
 function walk(value: unknown, shape: Shape, path: FieldPath, out: UnsupportedSetting[]): void {
-  if (shape === "duration") {
-    if (typeof value !== "string" || parseDurationMs(value) === undefined) {
-      out.push({ path, message: `${JSON.stringify(value)} is not a duration meshgate reads; write it as Gateway API durations are, e.g. 1s, 500ms, 1m30s` });
-    }
-    return;
-  }
   if (shape === true || value === null || typeof value !== "object") return;
   if (Array.isArray(value)) {
     value.forEach((item, i) => walk(item, shape, [...path, i], out));
