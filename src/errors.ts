@@ -22,7 +22,9 @@ export type ErrorCode =
   | "ERR_PKI_CHAIN_UNTRUSTED"
   | "ERR_PKI_ROTATION_STATE"
   // the control plane's certificate authority
-  | "ERR_MESH_CA";
+  | "ERR_MESH_CA"
+  // translation
+  | "ERR_TRANSLATE_UNSUPPORTED";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -163,5 +165,17 @@ export class RotationStateError extends MeshgateError {
 export class MeshCaError extends MeshgateError {
   constructor(readonly reason: string) {
     super("ERR_MESH_CA", reason);
+  }
+}
+
+// ---- translation --------------------------------------------------------------------
+
+/**
+ * The translator met a setting it cannot compile. The model rejects every such setting
+ * first, so this is a safety net: translating without it would drop a policy silently.
+ */
+export class TranslateUnsupportedError extends MeshgateError {
+  constructor(readonly resource: string, readonly reason: string) {
+    super("ERR_TRANSLATE_UNSUPPORTED", `${resource}: ${reason}`);
   }
 }

@@ -4,6 +4,12 @@
 
 /** One `from` entry: fields AND together, values within a field OR. Absent = not constrained. */
 export interface IrAuthzSource {
+  /**
+   * Full SPIFFE IDs as the peer certificate's URI SAN carries them
+   * (`spiffe://example.org/ns/a/sa/b`; the translator adds the scheme Istio leaves out and
+   * resolves `cluster.local`). Wildcards: `*` (any authenticated peer), `spiffe://x*`
+   * (prefix), `*x` (suffix). Consumers compare as is, adding nothing.
+   */
   readonly principals?: readonly string[];
   readonly notPrincipals?: readonly string[];
   readonly requestPrincipals?: readonly string[];

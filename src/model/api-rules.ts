@@ -8,6 +8,7 @@ import type { FieldPath } from "../config/source-position.js";
 import type { SchemaViolation } from "./schema-errors.js";
 import type { AnyResource } from "./resource.js";
 import type { KindName } from "./kinds.js";
+import { parseDurationMs } from "./duration.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Check = (r: AnyResource, out: SchemaViolation[]) => void;
@@ -205,19 +206,8 @@ function checkRegex(out: SchemaViolation[], at: FieldPath, pattern: unknown) {
   }
 }
 
-/** Gateway API Duration -> milliseconds (already schema-checked). */
-export function parseDurationMs(d: string): number | undefined {
-  const re = /(\d+)(h|ms|m|s)/g;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let matched = "";
-  while ((m = re.exec(d)) !== null) {
-    matched += m[0];
-    const n = Number(m[1]);
-    total += m[2] === "h" ? n * 3_600_000 : m[2] === "m" ? n * 60_000 : m[2] === "s" ? n * 1000 : n;
-  }
-  return matched === d && d !== "" ? total : undefined;
-}
+// The parser lives in duration.ts (the translator uses it too); re-exported for existing callers.
+export { parseDurationMs };
 
 // --- core ----------------------------------------------------------------------------
 
@@ -347,6 +337,9 @@ function checkBackendTrafficPolicy(r: AnyResource, out: SchemaViolation[]) {
   if (!s.targetRef && !(s.targetRefs?.length > 0) && !(s.targetSelectors?.length > 0)) {
     v(out, ["spec", "targetRefs"], "one of targetRef, targetRefs or targetSelectors is required");
   }
+  // Envoy Gateway's CRD: mergeType merges a route's policy into its Gateway's, so it only means something on a route.
+  const refs: Obj[] = [...(s.targetRef ? [s.targetRef] : []), ...(s.targetRefs ?? [])];
+  if (s.mergeType !== undefined && refs.some((t) => t.kind === "Gateway")) v(out, ["spec", "mergeType"], "may only be set when the policy targets routes (HTTPRoute, GRPCRoute)");
 }
 
 // --- meshgate ------------------------------------------------------------------------

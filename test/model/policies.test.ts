@@ -29,7 +29,7 @@ kind: RequestAuthentication
 metadata: { name: jwt, namespace: infra }
 spec:
   targetRef: { group: gateway.networking.k8s.io, kind: Gateway, name: missing }
-  jwtRules: [{ issuer: https://issuer.test }]
+  jwtRules: [{ issuer: https://issuer.test, jwksUri: https://issuer.test/jwks }]
 ---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: BackendTrafficPolicy
@@ -144,4 +144,50 @@ spec: { trustDomain: ${td}, namespaces: [${name}], ca: { rootName: ${root} } }
   const r = modelOf(mesh("a", "a.local", "shared") + mesh("b", "b.local", "shared") + mesh("c", "c.local", "other"));
   assert.deepEqual(r.problems.map((p) => `${p.code} ${p.resource}`), ["MG_MESH_CONFLICT Mesh b"]);
   assert.match(r.problems[0]!.message, /Mesh a uses root "shared" with trust domain a\.local/);
+});
+
+test("Istio settings meshgate cannot enforce are refused as blocking: ignoring them would change who is let in", () => {
+  const r = modelOf(`${base}---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: sa, namespace: infra }
+spec:
+  rules: [{ from: [{ source: { serviceAccounts: [infra/web] } }, { source: { notServiceAccounts: [infra/x] } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: elsewhere, namespace: infra }
+spec:
+  targetRef: { group: gateway.networking.k8s.io, kind: Gateway, name: edge, namespace: other }
+  action: DENY
+  rules: [{}]
+`);
+  assert.equal(r.usable, false);
+  assert.deepEqual(
+    r.problems.filter((p) => p.code === "MG_UNSUPPORTED").map((p) => `${p.resource} ${p.path!.join(".")} ${p.blocking}`),
+    ["AuthorizationPolicy infra/sa spec.rules.0.from.0.source.serviceAccounts true", "AuthorizationPolicy infra/sa spec.rules.0.from.1.source.notServiceAccounts true", "AuthorizationPolicy infra/elsewhere spec.targetRef.namespace true"],
+  );
+  assert.equal(statusOf(r, "AuthorizationPolicy", "infra", "sa").conditions[0].status, "False");
+});
+
+test("BackendTrafficPolicy fields outside what meshgate implements are MG_UNSUPPORTED (not blocking) and the policy is not Accepted", () => {
+  const r = modelOf(`${base}---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: { name: lb, namespace: infra }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge }]
+  loadBalancer: { type: ConsistentHash, consistentHash: { type: SourceIP } }
+`);
+  assert.equal(r.usable, true);
+  assert.deepEqual(problemLines(r, "error").map((l) => l.replace(/ @\d+:\d+/, "")), [
+    "MG_UNSUPPORTED spec.loadBalancer.type: ConsistentHash load balancing (session affinity) is not supported; use RoundRobin, LeastRequest or Random",
+    "MG_UNSUPPORTED spec.loadBalancer.consistentHash: consistentHash is not supported by meshgate; remove it (the policy is not applied while it is set)",
+  ]);
+  assert.deepEqual(statusOf(r, "BackendTrafficPolicy", "infra", "lb").conditions[0], {
+    type: "Accepted",
+    status: "False",
+    reason: "Invalid",
+    message: "consistentHash is not supported by meshgate; remove it (the policy is not applied while it is set)",
+  });
 });

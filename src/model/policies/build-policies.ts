@@ -9,6 +9,7 @@ import type { ProblemSink } from "../problem-sink.js";
 import type { AnyResource } from "../resource.js";
 import type { ResourceIndex } from "../resource-index.js";
 import { GATEWAY_TARGET, GRPCROUTE_TARGET, HTTPROUTE_TARGET, resolvePolicyTargets, SERVICE_TARGET } from "./target-refs.js";
+import { unsupportedBackendTrafficSettings, unsupportedIstioSecuritySettings } from "./unsupported-settings.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -21,9 +22,10 @@ export function buildPolicies(index: ResourceIndex, sink: ProblemSink): PolicyMo
       sink.report("error", "MG_UNSUPPORTED", p, ["spec", "action"], "action CUSTOM (external authorization) is not supported; use ALLOW, DENY or AUDIT", true);
       extra.push(condition("Accepted", "False", Reason.Invalid, "action CUSTOM is not supported"));
     }
+    extra.push(...refuseIstioSettings(p, sink));
     out.push(resolvePolicyTargets(index, p, [GATEWAY_TARGET, SERVICE_TARGET], sink, extra));
   }
-  for (const p of index.list("RequestAuthentication")) out.push(resolvePolicyTargets(index, p, [GATEWAY_TARGET, SERVICE_TARGET], sink));
+  for (const p of index.list("RequestAuthentication")) out.push(resolvePolicyTargets(index, p, [GATEWAY_TARGET, SERVICE_TARGET], sink, refuseIstioSettings(p, sink)));
   for (const p of index.list("PeerAuthentication")) out.push(resolvePolicyTargets(index, p, [], sink));
   for (const p of index.list("BackendTrafficPolicy")) {
     const extra: Condition[] = [];
@@ -31,6 +33,9 @@ export function buildPolicies(index: ResourceIndex, sink: ProblemSink): PolicyMo
       sink.error("MG_UNSUPPORTED", p, ["spec", "targetSelectors"], "targetSelectors are not supported; name the targets with targetRefs");
       extra.push(condition("Accepted", "False", Reason.Invalid, "targetSelectors are not supported"));
     }
+    const unsupported = unsupportedBackendTrafficSettings(p);
+    for (const u of unsupported) sink.error("MG_UNSUPPORTED", p, u.path, u.message);
+    if (unsupported.length > 0 && extra.length === 0) extra.push(condition("Accepted", "False", Reason.Invalid, unsupported[0]!.message));
     out.push(resolvePolicyTargets(index, p, [GATEWAY_TARGET, HTTPROUTE_TARGET, GRPCROUTE_TARGET], sink, extra));
   }
   for (const p of index.list("BackendTLSPolicy")) out.push(resolvePolicyTargets(index, p, [SERVICE_TARGET], sink, backendTlsRefs(index, p, sink)));
@@ -44,6 +49,13 @@ export function buildPolicies(index: ResourceIndex, sink: ProblemSink): PolicyMo
     out.push(resolvePolicyTargets(index, p, [GATEWAY_TARGET], sink, extra));
   }
   return out;
+}
+
+/** Istio settings meshgate cannot enforce are blocking: ignoring them would change who is let in. */
+function refuseIstioSettings(p: AnyResource, sink: ProblemSink): Condition[] {
+  const unsupported = unsupportedIstioSecuritySettings(p);
+  for (const u of unsupported) sink.report("error", "MG_UNSUPPORTED", p, u.path, u.message, true);
+  return unsupported.length > 0 ? [condition("Accepted", "False", Reason.Invalid, unsupported[0]!.message)] : [];
 }
 
 /** BackendTLSPolicy's CA bundle: ConfigMaps in the policy's namespace with a PEM `ca.crt`. */
