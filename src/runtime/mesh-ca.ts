@@ -124,7 +124,8 @@ export class MeshCertificates {
   svid(spiffeId: string): IssuedIdentity {
     const now = this.clock();
     const cached = this.#issued.get(spiffeId);
-    if (cached && now < cached.renewAt) return { spiffeId, certChainPem: cached.certChainPem, keyPem: cached.keyPem, notBefore: cached.notBefore, notAfter: cached.notAfter, renewAt: cached.renewAt };
+    // The same object until renewal: snapshot builders cache encoded secrets by it.
+    if (cached && now < cached.renewAt) return cached;
     const id = SpiffeId.parse(spiffeId);
     const owner = this.#meshFor(id);
     if (!owner) throw new MeshCaError(`no mesh issues ${spiffeId} (its trust domain and namespace must belong to a Mesh)`);
@@ -141,8 +142,9 @@ export class MeshCertificates {
       notAfter,
       renewAt: new Date(notBefore.getTime() + (notAfter.getTime() - notBefore.getTime()) / 2),
     };
-    this.#issued.set(spiffeId, { ...identity, issuerFingerprint: owner.ca.certificate.fingerprint, ttlMs: owner.mesh.workloadCertTtlMs });
-    return identity;
+    const entry = { ...identity, issuerFingerprint: owner.ca.certificate.fingerprint, ttlMs: owner.mesh.workloadCertTtlMs };
+    this.#issued.set(spiffeId, entry);
+    return entry;
   }
 
   /** PEM roots that proxies in these trust domains trust: the CA roots plus the meshes' trustedRoots. */
