@@ -13,7 +13,7 @@
 // namespace), each with `:port`, and without port for the port a bare Host means
 // (mesh-routes.ts). Requests for other hosts get 404: there is no passthrough egress.
 
-import type { IrFilterChain, IrProxy, IrRouteTable, IrVirtualHost } from "../ir/index.js";
+import type { IrFilterChain, IrHttpConnectionManager, IrMtlsMode, IrProxy, IrRouteTable, IrVirtualHost } from "../ir/index.js";
 import { proxyId, SVID_SECRET, TRUST_BUNDLE_SECRET } from "../ir/index.js";
 import type { Model, WorkloadModel } from "../model/index.js";
 import type { ClusterContext } from "./backends.js";
@@ -61,24 +61,7 @@ export function sidecarProxy(model: Model, w: WorkloadModel, b: SnapshotBuilder)
     httpFilters({ jwtAuthn: jwtAuthnFor(model, target), authorization: authorizationFor(model, target) }),
     true,
   );
-  const mode = mtlsModeFor(model, w, w.port);
-  const chains: IrFilterChain[] = [];
-  if (mode !== "DISABLE") {
-    chains.push({
-      name: "inbound|tls",
-      serverNames: [],
-      transport: "tls",
-      tls: {
-        certificates: [SVID_SECRET],
-        clientValidation: { secret: TRUST_BUNDLE_SECRET, subjectAltNames: [] },
-        requireClientCertificate: true,
-        alpn: ["h2", "http/1.1"],
-        minVersion: "1.2",
-      },
-      http: inboundHttp,
-    });
-  }
-  if (mode !== "STRICT") chains.push({ name: "inbound|raw", serverNames: [], transport: "raw", http: inboundHttp });
+  const chains = inboundFilterChains(mtlsModeFor(model, w, w.port), inboundHttp);
 
   const outboundTable = b.routeTables.has(routeTableNames.sidecarOutbound(w.namespace))
     ? routeTableNames.sidecarOutbound(w.namespace)
@@ -102,6 +85,28 @@ export function sidecarProxy(model: Model, w: WorkloadModel, b: SnapshotBuilder)
       },
     ],
   });
+}
+
+/** STRICT: mTLS only; PERMISSIVE: mTLS and plaintext; DISABLE: plaintext only. */
+export function inboundFilterChains(mode: IrMtlsMode, http: IrHttpConnectionManager): IrFilterChain[] {
+  const chains: IrFilterChain[] = [];
+  if (mode !== "DISABLE") {
+    chains.push({
+      name: "inbound|tls",
+      serverNames: [],
+      transport: "tls",
+      tls: {
+        certificates: [SVID_SECRET],
+        clientValidation: { secret: TRUST_BUNDLE_SECRET, subjectAltNames: [] },
+        requireClientCertificate: true,
+        alpn: ["h2", "http/1.1"],
+        minVersion: "1.2",
+      },
+      http,
+    });
+  }
+  if (mode !== "STRICT") chains.push({ name: "inbound|raw", serverNames: [], transport: "raw", http });
+  return chains;
 }
 
 /** Every Service port, as the sidecars of one namespace see it. */
