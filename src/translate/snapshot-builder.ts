@@ -1,0 +1,105 @@
+// Shared state of one translation: the route tables and clusters every proxy refers to
+// (compiled once, shared by name), and the per-proxy bookkeeping of exactly which tables,
+// clusters and secrets each proxy uses.
+
+import type { IrCluster, IrHttpConnectionManager, IrHttpFilters, IrListener, IrProxy, IrRouteTable, IrSecret } from "../ir/index.js";
+import { SVID_SECRET, TRUST_BUNDLE_SECRET } from "../ir/index.js";
+import type { Model } from "../model/index.js";
+import { ClusterRegistry } from "./backends.js";
+import { byString, sortedUnique } from "./names.js";
+
+/**
+ * HCM defaults for every listener. Paths are normalised (RFC 3986) and repeated slashes
+ * merged before routing and authorization, so a policy on `/admin` cannot be dodged with
+ * `//admin` or `/a/../admin`. Encoded slashes (%2F, %5C) are decoded and the client is
+ * redirected to the decoded path: routing, authorization and the backend then all see the
+ * same path (forwarding the encoded form would let `/admin%2Fx` pass a `/admin/*` deny
+ * while the backend decodes it), and well-behaved clients still succeed.
+ */
+export function httpConnectionManager(statPrefix: string, routeTable: string, filters: IrHttpFilters, forwardClientCert = false): IrHttpConnectionManager {
+  return { statPrefix, routeTable, filters, forwardClientCert, normalizePath: true, mergeSlashes: true, escapedSlashes: "UnescapeAndRedirect" };
+}
+
+/** Filters with the policy hooks' results, leaving out what does not apply. */
+export function httpFilters(parts: IrHttpFilters): IrHttpFilters {
+  return Object.fromEntries(Object.entries(parts).filter(([, v]) => v !== undefined)) as IrHttpFilters;
+}
+
+export interface ProxyParts {
+  readonly id: string;
+  readonly role: IrProxy["role"];
+  readonly namespace: string;
+  readonly name: string;
+  /** SPIFFE ID and trust domain: the proxy then gets `default` (SVID) and `ROOTCA`. */
+  readonly identity?: { readonly spiffeId: string; readonly trustDomain: string };
+  readonly listeners: readonly IrListener[];
+  /** Secrets only this proxy has (listener certificates). */
+  readonly secrets?: readonly IrSecret[];
+}
+
+export class SnapshotBuilder {
+  readonly clusters: ClusterRegistry;
+  readonly routeTables = new Map<string, IrRouteTable>();
+
+  constructor(readonly model: Model) {
+    this.clusters = new ClusterRegistry(model);
+  }
+
+  addRouteTable(table: IrRouteTable): string {
+    if (!this.routeTables.has(table.name)) this.routeTables.set(table.name, table);
+    return table.name;
+  }
+
+  /** The proxy with the tables, clusters and secrets its listeners lead to. */
+  proxy(parts: ProxyParts): IrProxy {
+    const tables = sortedUnique(
+      parts.listeners.flatMap((l) => (l.kind === "api" ? [l.http.routeTable] : l.filterChains.map((c) => c.http.routeTable))),
+    );
+    const clusterNames = new Set<string>();
+    for (const t of tables) {
+      for (const vh of this.routeTables.get(t)!.virtualHosts) {
+        for (const r of vh.routes) {
+          if (r.action.kind !== "forward") continue;
+          for (const b of r.action.backends) if (b.cluster) clusterNames.add(b.cluster);
+          for (const m of r.action.mirrors ?? []) clusterNames.add(m.cluster);
+        }
+      }
+    }
+    const clusters = [...clusterNames].sort(byString);
+    const secrets = new Map<string, IrSecret>();
+    for (const s of parts.secrets ?? []) secrets.set(s.name, s);
+    const trustDomains = new Set<string>();
+    for (const name of clusters) {
+      const tls = this.cluster(name).tls;
+      if (!tls) continue;
+      for (const secret of [tls.clientCertificate, tls.validationSecret]) {
+        const shared = secret !== undefined ? this.clusters.secrets.get(secret) : undefined;
+        if (shared) secrets.set(shared.name, shared);
+      }
+      // Mesh upstreams in another trust domain: the bundle must hold that domain's roots too.
+      if (tls.validationSecret === TRUST_BUNDLE_SECRET) {
+        for (const san of tls.subjectAltNames) if (san.type === "URI") trustDomains.add(new URL(san.value).host);
+      }
+    }
+    if (parts.identity) {
+      trustDomains.add(parts.identity.trustDomain);
+      secrets.set(SVID_SECRET, { name: SVID_SECRET, kind: "svid", spiffeId: parts.identity.spiffeId });
+      secrets.set(TRUST_BUNDLE_SECRET, { name: TRUST_BUNDLE_SECRET, kind: "trust-bundle", trustDomains: sortedUnique(trustDomains) });
+    }
+    return {
+      id: parts.id,
+      role: parts.role,
+      namespace: parts.namespace,
+      name: parts.name,
+      ...(parts.identity ? { identity: parts.identity.spiffeId } : {}),
+      listeners: parts.listeners,
+      routeTables: tables,
+      clusters,
+      secrets: [...secrets.values()].sort((a, b) => byString(a.name, b.name)),
+    };
+  }
+
+  cluster(name: string): IrCluster {
+    return this.clusters.clusters.get(name)!;
+  }
+}
