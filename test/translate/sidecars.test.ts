@@ -76,8 +76,15 @@ test("every Workload in a Mesh gets a sidecar with its SPIFFE identity, SVID and
   ]);
 });
 
+const MESH_WIDE_STRICT = `---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: STRICT } }
+`;
+
 test("inbound: STRICT mTLS chain on address:inboundPort, forwarding the peer identity to the local application", () => {
-  const s = irOf(CONFIG);
+  const s = irOf(CONFIG + MESH_WIDE_STRICT);
   const p = proxy(s, "sidecar~shop~cart-v1");
   const [inbound, outbound] = sockets(p.listeners);
   assert.deepEqual([inbound!.name, inbound!.address, inbound!.port, inbound!.direction], ["inbound|127.0.0.1_29080", "127.0.0.1", 29080, "inbound"]);
