@@ -20,7 +20,10 @@ export type ErrorCode =
   | "ERR_PKI_LAYOUT_INVALID"
   | "ERR_PKI_BUNDLE_SOURCE"
   | "ERR_PKI_CHAIN_UNTRUSTED"
-  | "ERR_PKI_ROTATION_STATE";
+  | "ERR_PKI_ROTATION_STATE"
+  // xDS resources
+  | "ERR_XDS_UNSUPPORTED"
+  | "ERR_XDS_TRUST_DOMAIN_UNKNOWN";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -154,5 +157,21 @@ export class ChainUntrustedError extends MeshgateError {
 export class RotationStateError extends MeshgateError {
   constructor(readonly reason: string) {
     super("ERR_PKI_ROTATION_STATE", `rotation: ${reason}`);
+  }
+}
+
+// ---- xDS resources -------------------------------------------------------------------
+
+/** The IR asks for something the Envoy resources cannot express (a bug in the translator or a gap here). */
+export class XdsUnsupportedError extends MeshgateError {
+  constructor(readonly where: string, detail: string) {
+    super("ERR_XDS_UNSUPPORTED", `${where}: ${detail}`);
+  }
+}
+
+/** A trust bundle was asked for a trust domain whose roots the certificate source does not hold. */
+export class TrustDomainUnknownError extends MeshgateError {
+  constructor(readonly trustDomain: string) {
+    super("ERR_XDS_TRUST_DOMAIN_UNKNOWN", `no roots are known for trust domain ${trustDomain}`);
   }
 }
