@@ -78,7 +78,7 @@ function describe(rule: IrRateLimitRule, local: boolean, where: string): Descrip
 
 /** RouteAction.rateLimits entries for these rules. */
 export function rateLimitActions(rules: readonly IrRateLimitRule[], stage: number, local: boolean, where: string): Json[] {
-  return rules.map((r) => ({ stage, actions: describe(r, local, where).actions }));
+  return rules.map((r) => ({ stage: wrap(stage), actions: describe(r, local, where).actions }));
 }
 
 /** The local_ratelimit per-route config holding one token bucket per rule. */
