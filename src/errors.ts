@@ -24,7 +24,10 @@ export type ErrorCode =
   // the control plane's certificate authority
   | "ERR_MESH_CA"
   // translation
-  | "ERR_TRANSLATE_UNSUPPORTED";
+  | "ERR_TRANSLATE_UNSUPPORTED"
+  // xDS resources
+  | "ERR_XDS_UNSUPPORTED"
+  | "ERR_XDS_TRUST_DOMAIN_UNKNOWN";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -177,5 +180,21 @@ export class MeshCaError extends MeshgateError {
 export class TranslateUnsupportedError extends MeshgateError {
   constructor(readonly resource: string, readonly reason: string) {
     super("ERR_TRANSLATE_UNSUPPORTED", `${resource}: ${reason}`);
+  }
+}
+
+// ---- xDS resources -------------------------------------------------------------------
+
+/** The IR asks for something the Envoy resources cannot express (a bug in the translator or a gap here). */
+export class XdsUnsupportedError extends MeshgateError {
+  constructor(readonly where: string, detail: string) {
+    super("ERR_XDS_UNSUPPORTED", `${where}: ${detail}`);
+  }
+}
+
+/** A trust bundle was asked for a trust domain whose roots the certificate source does not hold. */
+export class TrustDomainUnknownError extends MeshgateError {
+  constructor(readonly trustDomain: string) {
+    super("ERR_XDS_TRUST_DOMAIN_UNKNOWN", `no roots are known for trust domain ${trustDomain}`);
   }
 }

@@ -40,6 +40,14 @@ const ENTRY_FILES = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/filters/http/rbac/v3/rbac.proto",
   "envoy/extensions/filters/http/fault/v3/fault.proto",
+  "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
+  "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto",
+  "envoy/extensions/filters/http/ratelimit/v3/rate_limit.proto",
+  "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto",
+  "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
+  "envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto",
+  "envoy/extensions/load_balancing_policies/random/v3/random.proto",
+  "envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto",
 ];
 
 let root: protobuf.Root | undefined;
@@ -101,6 +109,18 @@ function checkShape(type: protobuf.Type, value: unknown, path: string): void {
         checkShape(field.resolvedType, item, at);
       }
     });
+    // Map values (filter configs by name, protocol options, JWT providers) are messages
+    // too, often Any: check them the same way.
+    if (field.map && field.resolvedType && v !== null && typeof v === "object") {
+      for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
+        const at = `${path}.${key}[${JSON.stringify(k)}]`;
+        if (field.resolvedType instanceof protobuf.Enum) {
+          if (typeof item === "string" && !(item in field.resolvedType.values)) throw new TypeError(`${at}: "${item}" is not a ${field.resolvedType.name} value`);
+        } else if (field.resolvedType instanceof protobuf.Type) {
+          checkShape(field.resolvedType, item, at);
+        }
+      }
+    }
   }
   if (type.fullName === ".google.protobuf.Any") {
     const url = (value as Record<string, unknown>)["@type"];

@@ -1,0 +1,77 @@
+// Where the key material of control-plane-issued secrets comes from: the proxies' SVIDs
+// and the trust bundles of the mesh's trust domains. The IR only names them (translation
+// stays pure); the snapshot builder asks this source when it encodes secrets.
+
+import { generateKeyPair, privateKeyToPem, SpiffeId } from "../pki/index.js";
+import type { FastSvidIssuer } from "../pki/index.js";
+import { TrustDomainUnknownError } from "../errors.js";
+
+export interface SvidMaterial {
+  /** Leaf first, then the intermediates (not the root). */
+  readonly certChainPem: string;
+  readonly keyPem: string;
+}
+
+export interface CertificateSource {
+  /** The current SVID for this identity; the same object until it is renewed. */
+  svid(spiffeId: string): SvidMaterial;
+  /** The roots of these trust domains, PEM, concatenated. */
+  trustBundle(trustDomains: readonly string[]): string;
+}
+
+export interface CaCertificateSourceOptions {
+  /** Issues SVIDs of the mesh's trust domain. */
+  readonly issuer: FastSvidIssuer;
+  /** Root certificates (PEM) by trust domain name. */
+  readonly roots: ReadonlyMap<string, string>;
+  /** SVID lifetime (default: the issuer's, 24 h). */
+  readonly ttlMs?: number;
+  readonly now?: () => number;
+}
+
+interface CachedSvid {
+  readonly material: SvidMaterial;
+  /** Renewed once half of its lifetime has passed. */
+  readonly renewAt: number;
+}
+
+const DEFAULT_TTL_MS = 24 * 3_600_000;
+
+/**
+ * Issues each identity's SVID once and hands the same one out to every build (and every
+ * replica with that identity) until half its lifetime has passed, so a rebuild does not
+ * re-issue certificates and unchanged secrets keep their version.
+ */
+export class CaCertificateSource implements CertificateSource {
+  private readonly svids = new Map<string, CachedSvid>();
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  issued = 0;
+
+  constructor(private readonly options: CaCertificateSourceOptions) {
+    this.ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+    this.now = options.now ?? Date.now;
+  }
+
+  svid(spiffeId: string): SvidMaterial {
+    const now = this.now();
+    const cached = this.svids.get(spiffeId);
+    if (cached && now < cached.renewAt) return cached.material;
+    const { privateKey, publicKey } = generateKeyPair("ec-p256");
+    const issued = this.options.issuer.issueForKey(publicKey, SpiffeId.parse(spiffeId), { ttlMs: this.ttlMs, now: () => new Date(now) });
+    const material = { certChainPem: issued.chainPem, keyPem: privateKeyToPem(privateKey) };
+    this.svids.set(spiffeId, { material, renewAt: now + this.ttlMs / 2 });
+    this.issued++;
+    return material;
+  }
+
+  trustBundle(trustDomains: readonly string[]): string {
+    return trustDomains
+      .map((td) => {
+        const pem = this.options.roots.get(td);
+        if (pem === undefined) throw new TrustDomainUnknownError(td);
+        return pem.endsWith("\n") ? pem : `${pem}\n`;
+      })
+      .join("");
+  }
+}
