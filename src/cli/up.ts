@@ -14,18 +14,33 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
     .command("up")
     .description("Run the control plane and its proxies on this machine, following configuration changes")
     .requiredOption("-c, --config <path>", "a YAML file or a directory (read recursively); repeatable", collect)
-    .option("--admin <host:port>", "admin endpoint (/readyz, /config_dump)", "127.0.0.1:15000")
+    .option("--admin <host:port>", "admin endpoint (/readyz, /config_dump, /debug/syncz)", "127.0.0.1:15000")
+    .option("--xds <host:port>", "plaintext xDS (ADS) for proxyless gRPC clients and tools; never serves secrets", "127.0.0.1:15010")
+    .option("--xds-tls <host:port>", "mTLS xDS (ADS): proxies authenticate with their SVID and get their secrets", "127.0.0.1:15012")
+    .option("--xds-debounce <ms>", "collect configuration changes for this long before pushing to proxies", "100")
+    .option("--state-dir <dir>", "where managed CA keys and certificates are kept (keys 0600)", ".meshgate")
     .option("--debounce <ms>", "wait this long after a file change before reloading", "200")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
-    .addHelpText("after", "\nExample:\n  meshgate up --config examples/bookinfo --admin 127.0.0.1:15000")
-    .action(async (opts: { config: string[]; admin: string; debounce: string; logFormat: LogFormat }) => {
-      const admin = parseHostPort(opts.admin);
-      if (!admin) throw new UsageError(`--admin must be HOST:PORT, got "${opts.admin}"`);
-      const debounceMs = Number(opts.debounce);
-      if (!Number.isInteger(debounceMs) || debounceMs < 0) throw new UsageError(`--debounce must be a whole number of milliseconds, got "${opts.debounce}"`);
+    .addHelpText("after", "\nExample:\n  meshgate up --config examples/bookinfo --admin 127.0.0.1:15000 --xds 127.0.0.1:15010")
+    .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; stateDir: string; debounce: string; logFormat: LogFormat }) => {
+      const address = (flag: string, value: string) => {
+        const a = parseHostPort(value);
+        if (!a) throw new UsageError(`${flag} must be HOST:PORT, got "${value}"`);
+        return a;
+      };
+      const millis = (flag: string, value: string) => {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number of milliseconds, got "${value}"`);
+        return n;
+      };
+      const admin = address("--admin", opts.admin);
+      const xds = address("--xds", opts.xds);
+      const xdsTls = address("--xds-tls", opts.xdsTls);
+      const debounceMs = millis("--debounce", opts.debounce);
+      const xdsDebounceMs = millis("--xds-debounce", opts.xdsDebounce);
       const logger = createLogger({ format: opts.logFormat });
-      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger });
-      process.stdout.write(`meshgate is up. Admin: ${runtime.adminUrl}/readyz  ${runtime.adminUrl}/config_dump\nPress Ctrl-C to stop.\n`);
+      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, stateDir: opts.stateDir, debounceMs: xdsDebounceMs } });
+      process.stdout.write(`meshgate is up. Admin: ${runtime.adminUrl}/readyz  ${runtime.adminUrl}/config_dump  ${runtime.adminUrl}/debug/syncz\nxDS: ${runtime.xdsAddress} (plaintext)\nPress Ctrl-C to stop.\n`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, "shutting down");

@@ -1,23 +1,28 @@
-// `meshgate up`: everything on one machine. Today it runs the configuration pipeline
-// (load, validate, watch, keep the last good model) and the admin endpoint; the control
-// plane, gateways and sidecars plug in here as they land.
+// `meshgate up`: everything on one machine: the configuration pipeline (load, validate,
+// watch, keep the last good model), the control plane (compile, serve over ADS, track
+// convergence) and the admin endpoint; gateways and sidecars plug in here as they land.
 
 import type { Server } from "node:http";
 import { formatProblem } from "../config/index.js";
 import type { Logger } from "../telemetry/logger.js";
 import { startAdminServer } from "./admin-server.js";
 import { ConfigWatcher, type AppliedConfig, type RejectedConfig } from "./config-watcher.js";
+import { ControlPlane, type Address } from "./control-plane.js";
 
 export interface EmbeddedOptions {
   readonly configPaths: readonly string[];
   readonly admin: { host: string; port: number };
   readonly debounceMs?: number;
   readonly logger: Logger;
+  readonly controlPlane: { readonly xds: Address; readonly xdsTls?: Address; readonly stateDir: string; readonly debounceMs?: number };
 }
 
 export interface EmbeddedRuntime {
   readonly adminUrl: string;
   readonly watcher: ConfigWatcher;
+  readonly controlPlane: ControlPlane;
+  /** host:port of the plaintext xDS endpoint. */
+  readonly xdsAddress: string;
   close(): Promise<void>;
 }
 
@@ -25,12 +30,23 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
   const log = opts.logger;
   const watcher = new ConfigWatcher(opts.configPaths, opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {});
   let lastRejected: RejectedConfig | undefined;
+  const cpo = opts.controlPlane;
+  const controlPlane = await ControlPlane.start({
+    xds: cpo.xds,
+    ...(cpo.xdsTls ? { xdsTls: cpo.xdsTls } : {}),
+    stateDir: cpo.stateDir,
+    ...(cpo.debounceMs !== undefined ? { debounceMs: cpo.debounceMs } : {}),
+    logger: log,
+  });
+  // Compiles run one after another, in configuration order.
+  let compiling: Promise<unknown> = Promise.resolve();
 
   watcher.on("applied", (c: AppliedConfig) => {
     lastRejected = undefined;
     const { result } = c;
     for (const p of result.problems) log[p.severity === "error" ? "error" : p.severity === "warning" ? "warn" : "info"](formatProblem(p, process.cwd()));
     log.info({ version: c.version, resources: result.model.index.size, gateways: result.model.gateways.length, routes: result.model.routes.length, workloads: result.model.workloads.length }, "configuration applied");
+    compiling = compiling.then(() => controlPlane.apply(c));
   });
   watcher.on("rejected", (r: RejectedConfig) => {
     lastRejected = r;
@@ -43,6 +59,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
       const cur = watcher.current;
       return cur ? { ready: true, reason: `configuration version ${cur.version} in force` } : { ready: false, reason: lastRejected?.reason ?? "configuration not loaded yet" };
     },
+    syncz: () => controlPlane.syncz(),
     configDump: () => {
       const cur = watcher.current;
       return {
@@ -51,6 +68,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
         files: cur?.files ?? [],
         resources: cur?.result.model.statuses ?? [],
         problems: cur?.result.problems.map((p) => formatProblem(p, process.cwd())) ?? [],
+        xds: { version: controlPlane.tracker.currentVersion ?? null, compileFailure: controlPlane.lastFailure ?? null },
         lastRejected: lastRejected ? { reason: lastRejected.reason, problems: lastRejected.problems.map((p) => formatProblem(p, process.cwd())) } : undefined,
       };
     },
@@ -63,8 +81,12 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
   return {
     adminUrl,
     watcher,
+    controlPlane,
+    xdsAddress: `${cpo.xds.host}:${controlPlane.ports.xds}`,
     async close() {
       await watcher.close();
+      await compiling;
+      await controlPlane.close();
       await closeServer(admin.server);
     },
   };

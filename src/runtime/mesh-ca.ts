@@ -147,6 +147,27 @@ export class MeshCertificates {
     return entry;
   }
 
+  /**
+   * The control plane's own SVID (`spiffe://<td>/meshgate/control-plane`, from the first
+   * mesh by name), which the mTLS xDS endpoint presents to proxies.
+   */
+  controlPlaneIdentity(): IssuedIdentity {
+    const first = [...this.#issuers.values()].sort((a, b) => a.mesh.name.localeCompare(b.mesh.name))[0];
+    if (!first) throw new MeshCaError("no Mesh is configured, so the control plane has no identity for mTLS xDS");
+    const now = this.clock();
+    const id = SpiffeId.parse(`spiffe://${first.mesh.trustDomain}/meshgate/control-plane`);
+    const key = generateKeyPair("ec-p256");
+    const ttlMs = first.mesh.workloadCertTtlMs ?? DEFAULT_SVID_TTL_MS;
+    const issued = first.issuer.issueForKey(key.publicKey, id, { ttlMs, now: () => now });
+    const notAfter = new Date(Math.min(now.getTime() + ttlMs, Date.parse(first.ca.certificate.validTo)));
+    return { spiffeId: id.toString(), certChainPem: issued.chainPem, keyPem: privateKeyToPem(key.privateKey), notBefore: now, notAfter, renewAt: new Date(now.getTime() + ttlMs / 2) };
+  }
+
+  /** Every trust domain the configured meshes use. */
+  trustDomains(): string[] {
+    return [...new Set([...this.#issuers.values()].map((m) => m.mesh.trustDomain))].sort();
+  }
+
   /** PEM roots that proxies in these trust domains trust: the CA roots plus the meshes' trustedRoots. */
   trustBundle(trustDomains: readonly string[]): string {
     const pems = new Set<string>();

@@ -33,10 +33,15 @@ export class SnapshotBuilder {
     return this.cache.stats;
   }
 
-  build(ir: IrSnapshot): SnapshotSet {
+  /**
+   * `version` defaults to the IR's configuration version; a rebuild of the same
+   * configuration with renewed certificates passes its own (e.g. `7+certs.1`), so proxies
+   * and the convergence tracker see a new version.
+   */
+  build(ir: IrSnapshot, version: string = String(ir.version)): SnapshotSet {
     this.cache.beginBuild();
     try {
-      return new Build(ir, this.certs, this.cache).run();
+      return new Build(ir, this.certs, this.cache, version).run();
     } finally {
       this.cache.endBuild();
     }
@@ -70,8 +75,9 @@ class Build {
     private readonly ir: IrSnapshot,
     private readonly certs: CertificateSource,
     private readonly cache: EncodeCache,
+    version: string,
   ) {
-    this.version = String(ir.version);
+    this.version = version;
   }
 
   run(): SnapshotSet {

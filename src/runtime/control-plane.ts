@@ -1,0 +1,164 @@
+// The control plane of `meshgate up`: every configuration the watcher puts in force is
+// compiled (model -> IR -> Envoy resources) and served over ADS. A compile failure keeps
+// the last good snapshot serving; SVIDs are renewed at half life by rebuilding the same
+// configuration under a new version (`<config>+certs.<n>`), so proxies pick up new
+// certificates the way they pick up any change.
+
+import { translate } from "../translate/index.js";
+import type { IrSnapshot } from "../ir/index.js";
+import type { Logger } from "../telemetry/logger.js";
+import { AdsServer } from "../xds/ads-server.js";
+import { ConvergenceTracker, type SyncReport } from "../xds/convergence.js";
+import { SnapshotBuilder } from "../xds/resources/build-snapshots.js";
+import type { AppliedConfig } from "./config-watcher.js";
+import { MeshCertificates } from "./mesh-ca.js";
+
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ControlPlaneOptions {
+  /** Managed CAs live here (`<stateDir>/pki`). */
+  readonly stateDir: string;
+  /** Plaintext ADS: proxyless gRPC clients and local tools; never serves secrets. */
+  readonly xds: Address;
+  /** mTLS ADS: proxies authenticate with their SVID and get their own secrets. Needs a Mesh. */
+  readonly xdsTls?: Address;
+  readonly debounceMs?: number;
+  readonly logger: Logger;
+}
+
+export interface CompileFailure {
+  readonly version: number;
+  readonly reason: string;
+  readonly at: Date;
+}
+
+/** setTimeout's limit; renewals further away are re-checked then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class ControlPlane {
+  readonly tracker = new ConvergenceTracker();
+  readonly certificates: MeshCertificates;
+  readonly #builder: SnapshotBuilder;
+  readonly #log: Logger;
+  readonly #plaintext: AdsServer;
+  #tls: AdsServer | undefined;
+  #ir: IrSnapshot | undefined;
+  #identities = new Map<string, string>();
+  #renewals = 0;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #lastFailure: CompileFailure | undefined;
+  #ports: { xds: number; xdsTls?: number } = { xds: 0 };
+
+  private constructor(readonly options: ControlPlaneOptions) {
+    this.#log = options.logger;
+    this.certificates = new MeshCertificates(`${options.stateDir}/pki`);
+    this.#builder = new SnapshotBuilder(this.certificates);
+    const common = { tracker: this.tracker, logger: this.#log, ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}) };
+    this.#plaintext = new AdsServer({ ...common, security: { mode: "plaintext" } });
+  }
+
+  /** Binds the plaintext xDS port; the mTLS one is bound at the first configuration with a Mesh. */
+  static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
+    const cp = new ControlPlane(options);
+    cp.#ports.xds = await cp.#plaintext.listen(`${options.xds.host}:${options.xds.port}`);
+    cp.#log.info({ xds: `${options.xds.host}:${cp.#ports.xds}` }, "xDS (plaintext, no secrets) listening");
+    return cp;
+  }
+
+  get ports(): { readonly xds: number; readonly xdsTls?: number } {
+    return this.#ports;
+  }
+
+  get lastFailure(): CompileFailure | undefined {
+    return this.#lastFailure;
+  }
+
+  /** Compiles and serves a configuration; on failure the previous snapshot keeps serving. */
+  async apply(config: AppliedConfig): Promise<boolean> {
+    const started = performance.now();
+    try {
+      const ir = translate(config.result.model, config.version);
+      await this.certificates.prepare(config.result.model.meshes);
+      await this.#ensureTls();
+      const set = this.#builder.build(ir);
+      this.#ir = ir;
+      this.#renewals = 0;
+      this.#identities = new Map(ir.proxies.filter((p) => p.identity !== undefined).map((p) => [p.id, p.identity!]));
+      this.#serve(set);
+      this.#lastFailure = undefined;
+      this.#log.info({ version: set.version, proxies: ir.proxies.length, clusters: ir.clusters.size, routeTables: ir.routeTables.size, ms: Math.round(performance.now() - started) }, "configuration compiled and served");
+      this.#scheduleRenewal();
+      return true;
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      this.#lastFailure = { version: config.version, reason, at: new Date() };
+      this.#log.error({ version: config.version, err: reason }, "configuration could not be compiled; proxies keep the last good configuration");
+      return false;
+    }
+  }
+
+  #serve(set: Parameters<AdsServer["update"]>[0]): void {
+    this.#plaintext.update(set);
+    this.#tls?.update(set);
+  }
+
+  async #ensureTls(): Promise<void> {
+    const at = this.options.xdsTls;
+    if (!at || this.#tls || this.certificates.trustDomains().length === 0) return;
+    const id = this.certificates.controlPlaneIdentity();
+    this.#tls = new AdsServer({
+      tracker: this.tracker,
+      logger: this.#log,
+      ...(this.options.debounceMs !== undefined ? { debounceMs: this.options.debounceMs } : {}),
+      security: {
+        mode: "mtls",
+        rootCaPem: this.certificates.trustBundle(this.certificates.trustDomains()),
+        certChainPem: id.certChainPem,
+        privateKeyPem: id.keyPem,
+        identityOf: (nodeId) => this.#identities.get(nodeId),
+      },
+    });
+    this.#ports.xdsTls = await this.#tls.listen(`${at.host}:${at.port}`);
+    this.#log.info({ xdsTls: `${at.host}:${this.#ports.xdsTls}`, identity: id.spiffeId }, "xDS (mTLS, proxies authenticate with their SVID) listening");
+  }
+
+  #scheduleRenewal(): void {
+    if (this.#renewTimer) clearTimeout(this.#renewTimer);
+    const next = this.certificates.nextRenewal();
+    if (!next) return;
+    const delay = Math.max(0, next.getTime() - Date.now());
+    this.#renewTimer = setTimeout(() => this.#renew(delay <= MAX_TIMER_MS), Math.min(delay, MAX_TIMER_MS));
+    this.#renewTimer.unref();
+  }
+
+  #renew(due: boolean): void {
+    const ir = this.#ir;
+    if (!ir) return;
+    if (due) {
+      this.#renewals++;
+      try {
+        const set = this.#builder.build(ir, `${ir.version}+certs.${this.#renewals}`);
+        this.#serve(set);
+        this.#log.info({ version: set.version }, "certificates renewed and served");
+      } catch (e) {
+        this.#log.error({ err: e instanceof Error ? e.message : String(e) }, "certificate renewal failed; retrying in 60 s");
+        this.#renewTimer = setTimeout(() => this.#renew(true), 60_000);
+        this.#renewTimer.unref();
+        return;
+      }
+    }
+    this.#scheduleRenewal();
+  }
+
+  syncz(): SyncReport {
+    return this.tracker.report();
+  }
+
+  async close(): Promise<void> {
+    if (this.#renewTimer) clearTimeout(this.#renewTimer);
+    await Promise.all([this.#plaintext.close(), this.#tls?.close()]);
+  }
+}
