@@ -20,7 +20,11 @@ export type ErrorCode =
   | "ERR_PKI_LAYOUT_INVALID"
   | "ERR_PKI_BUNDLE_SOURCE"
   | "ERR_PKI_CHAIN_UNTRUSTED"
-  | "ERR_PKI_ROTATION_STATE";
+  | "ERR_PKI_ROTATION_STATE"
+  // xDS server and proxy status
+  | "ERR_XDS_LISTEN"
+  | "ERR_XDS_TLS_CONFIG"
+  | "ERR_ADMIN_UNREACHABLE";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -154,5 +158,28 @@ export class ChainUntrustedError extends MeshgateError {
 export class RotationStateError extends MeshgateError {
   constructor(readonly reason: string) {
     super("ERR_PKI_ROTATION_STATE", `rotation: ${reason}`);
+  }
+}
+
+// ---- xDS -----------------------------------------------------------------------------
+
+/** The ADS server cannot listen on its address (in use, no permission, bad host). */
+export class XdsListenError extends MeshgateError {
+  constructor(readonly address: string, reason: string, cause?: unknown) {
+    super("ERR_XDS_LISTEN", `the xDS server cannot listen on ${address}: ${reason}`, { cause });
+  }
+}
+
+/** The ADS server's mTLS material (root CA, certificate chain, key) is unusable. */
+export class XdsTlsConfigError extends MeshgateError {
+  constructor(reason: string, cause?: unknown) {
+    super("ERR_XDS_TLS_CONFIG", `the xDS server's TLS configuration is unusable: ${reason}`, { cause });
+  }
+}
+
+/** `meshgate status` cannot read a control plane's admin endpoint. */
+export class AdminUnreachableError extends MeshgateError {
+  constructor(readonly url: string, reason: string) {
+    super("ERR_ADMIN_UNREACHABLE", `cannot read ${url}: ${reason}`);
   }
 }
