@@ -14,6 +14,8 @@
 // `call.getAuthContext().sslPeerCertificate` (a tls.PeerCertificate, set only when the TLS
 // socket is authorized; `subjectaltname` holds "URI:spiffe://..."), read once per stream.
 
+import { X509Certificate } from "node:crypto";
+import { createSecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { MeshgateError, XdsListenError, XdsTlsConfigError } from "../errors.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
@@ -137,6 +139,7 @@ export class AdsServer {
     const sec = this.options.security;
     if (sec.mode === "mtls") {
       try {
+        checkTlsMaterial(sec.rootCaPem, sec.certChainPem, sec.privateKeyPem);
         creds = grpc.ServerCredentials.createSsl(Buffer.from(sec.rootCaPem), [{ cert_chain: Buffer.from(sec.certChainPem), private_key: Buffer.from(sec.privateKeyPem) }], true);
       } catch (e) {
         throw new XdsTlsConfigError((e as Error).message, e);
@@ -148,10 +151,7 @@ export class AdsServer {
       this.server.bindAsync(address, creds, (err, p) => (err ? reject(err) : resolve(p)));
     }).catch((e: unknown) => {
       if (e instanceof MeshgateError) throw e;
-      const msg = (e as Error).message ?? String(e);
-      // Node's TLS layer rejects unusable PEM only when the listener is created.
-      if (sec.mode === "mtls" && /PEM|certificate|key|asn1|ssl/i.test(msg) && !/EADDR|bind/i.test(msg)) throw new XdsTlsConfigError(msg, e);
-      throw new XdsListenError(address, msg, e);
+      throw new XdsListenError(address, (e as Error).message ?? String(e), e);
     });
     this.started = true;
     this.log.info({ address, port, security: sec.mode }, "ADS server listening");
@@ -519,6 +519,17 @@ export class AdsServer {
     if (kind === "secret" && !stream.secretsAllowed) return EMPTY;
     return node.resources[kind] ?? EMPTY;
   }
+}
+
+/**
+ * grpc-js accepts any bytes as PEM and fails later, per handshake; check up front that the
+ * roots are certificates and that the chain and key parse and belong together.
+ */
+function checkTlsMaterial(rootCaPem: string, certChainPem: string, privateKeyPem: string): void {
+  const roots = rootCaPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (roots.length === 0) throw new Error("the root CA PEM holds no certificate");
+  for (const pem of roots) new X509Certificate(pem);
+  createSecureContext({ ca: rootCaPem, cert: certChainPem, key: privateKeyPem });
 }
 
 function newSubscription(kind: ResourceKind): Subscription {
