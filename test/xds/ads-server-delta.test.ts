@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { TYPE_URLS } from "../../src/xds/envoy-protos.js";
 import { DeltaClient, names } from "../helpers/ads-client.js";
 import { sleep, startAds } from "../helpers/ads-server.js";
-import { node, res, resourceSet, snapshotSet } from "../helpers/xds-snapshots.js";
+import { node, res, snapshotSet } from "../helpers/xds-snapshots.js";
 
 const cart = res.cluster("shop/cart");
 const pay = res.cluster("shop/pay");
