@@ -9,7 +9,7 @@ import { startAdminServer } from "../../src/runtime/admin-server.js";
 import { TYPE_URLS } from "../../src/xds/envoy-protos.js";
 import type { SyncReport } from "../../src/xds/convergence.js";
 import { DeltaClient, SotwClient } from "../helpers/ads-client.js";
-import { startAds, sleep } from "../helpers/ads-server.js";
+import { startAds, waitFor } from "../helpers/ads-server.js";
 import { runCli } from "../helpers/cli.js";
 import { node, res, snapshotSet } from "../helpers/xds-snapshots.js";
 
@@ -47,7 +47,7 @@ test("meshgate status: a table per proxy and type, the summary line, exit 0 when
   const cart = new DeltaClient(ch, CART);
   cart.send({ typeUrl: TYPE_URLS.cluster });
   cart.ack(await cart.next());
-  await sleep(50);
+  await waitFor(() => server.syncz().summary.converged);
 
   const ok = await runCli(["status", "--admin", addr]);
   assert.equal(ok.code, 0, ok.stderr);
@@ -62,7 +62,7 @@ test("meshgate status: a table per proxy and type, the summary line, exit 0 when
   const bad = await gw.next();
   gw.send({ typeUrl: TYPE_URLS.cluster, versionInfo: "v1", responseNonce: bad.nonce, errorDetail: { code: 3, message: "connect_timeout: value out of range" } });
   await cart.next();
-  await sleep(50);
+  await waitFor(() => server.syncz().summary.nacked === 1 && server.syncz().summary.stale === 1);
   const nack = await runCli(["status", "--admin", addr]);
   assert.equal(nack.code, 1);
   assert.match(nack.stdout, /^gateway~infra~edge\s+gateway\s+NACKED\s+SYNCED\s+SYNCED\s+SYNCED\s+-\s+v2\s+sotw$/m);

@@ -26,3 +26,9 @@ export async function startAds(t: TestContext, snapshot: SnapshotSet | undefined
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `condition` holds (the server handles an ACK a moment after the client sends it); gives up after `ms`, leaving the assertions that follow to report what is wrong. */
+export async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition() && Date.now() < end) await sleep(10);
+}

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { TYPE_URLS } from "../../src/xds/envoy-protos.js";
 import { DeltaClient, names } from "../helpers/ads-client.js";
-import { sleep, startAds } from "../helpers/ads-server.js";
+import { startAds, waitFor } from "../helpers/ads-server.js";
 import { node, res, snapshotSet } from "../helpers/xds-snapshots.js";
 
 const cart = res.cluster("shop/cart");
@@ -32,7 +32,7 @@ test("Delta: a first CDS request naming nothing is an implicit wildcard; every r
   );
   assert.deepEqual(r.removedResources, []);
   c.ack(r);
-  await sleep(40);
+  await waitFor(() => server.syncz().proxies[0]?.status === "SYNCED");
   const p = server.syncz().proxies[0]!;
   assert.equal(p.flavour, "delta");
   assert.equal(p.status, "SYNCED");
@@ -93,7 +93,7 @@ test("Delta: a resource that disappears is sent in removed_resources; a change s
   assert.deepEqual(changed.removedResources, []);
   assert.deepEqual(await c.collect(80), [], "EDS did not change");
   c.ack(changed);
-  await sleep(40);
+  await waitFor(() => server.syncz().summary.converged);
   assert.equal(server.syncz().summary.converged, true);
   assert.equal(server.syncz().proxies[0]!.types.EDS!.acked!.version, "v3", "unchanged EDS counts as synced on v3");
   c.close();
@@ -108,7 +108,7 @@ test("Delta: a reconnecting proxy lists what it holds (initial_resource_versions
   c1.ack(held);
   const versions = Object.fromEntries(held.resources.map((r) => [r.name, r.version!]));
   c1.close();
-  await sleep(30);
+  await waitFor(() => server.syncz().proxies.length === 0);
 
   // While it was away: shop/cart changed, shop/pay was removed, shop/new was added.
   const cart2 = res.cluster("shop/cart", 4);
@@ -124,7 +124,7 @@ test("Delta: a reconnecting proxy lists what it holds (initial_resource_versions
 
   // Reconnecting again with everything current: an empty answer carrying the version.
   c2.close();
-  await sleep(30);
+  await waitFor(() => server.syncz().proxies.length === 0);
   const c3 = new DeltaClient(ch, ID);
   c3.send({ typeUrl: TYPE_URLS.cluster, initialResourceVersions: { "shop/cart": cart2.version, "shop/new": added.version } });
   const none = await c3.next();
@@ -132,7 +132,7 @@ test("Delta: a reconnecting proxy lists what it holds (initial_resource_versions
   assert.deepEqual(none.removedResources, []);
   assert.equal(none.systemVersionInfo, "v2");
   c3.ack(none);
-  await sleep(40);
+  await waitFor(() => server.syncz().proxies[0]?.status === "SYNCED");
   assert.equal(server.syncz().proxies[0]!.status, "SYNCED");
   c3.close();
 });
@@ -163,7 +163,7 @@ test("Delta: a NACK keeps the proxy's previous resources in the server's view; t
   const r = await c.next();
   assert.deepEqual(names(r), ["shop/cart"]);
   c.send({ typeUrl: TYPE_URLS.cluster, responseNonce: r.nonce, errorDetail: { code: 3, message: "timeout out of range" } });
-  await sleep(40);
+  await waitFor(() => server.syncz().proxies[0]?.status === "NACKED");
   let p = server.syncz().proxies[0]!;
   assert.equal(p.status, "NACKED");
   assert.equal(p.types.CDS!.nacked!.detail, "timeout out of range");
@@ -174,7 +174,7 @@ test("Delta: a NACK keeps the proxy's previous resources in the server's view; t
   assert.deepEqual(names(fixed), ["shop/pay"]);
   assert.equal(fixed.systemVersionInfo, "v3");
   c.ack(fixed);
-  await sleep(40);
+  await waitFor(() => server.syncz().proxies[0]?.status === "SYNCED");
   p = server.syncz().proxies[0]!;
   assert.equal(p.status, "SYNCED");
   assert.equal(p.types.CDS!.nacked, null);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { TYPE_URLS } from "../../src/xds/envoy-protos.js";
 import { names, SotwClient, type SotwResponse } from "../helpers/ads-client.js";
-import { sleep, startAds } from "../helpers/ads-server.js";
+import { sleep, startAds, waitFor } from "../helpers/ads-server.js";
 import { node, res, resourceSet, snapshotSet } from "../helpers/xds-snapshots.js";
 
 const clusters = resourceSet(res.cluster("shop/cart"), res.cluster("shop/pay"));
@@ -69,7 +69,7 @@ test("SotW: ACKs make a proxy SYNCED; before them it is STALE", async (t) => {
   assert.equal(server.syncz().proxies[0]!.status, "STALE");
   assert.equal(server.syncz().proxies[0]!.types.CDS!.status, "STALE");
   c.ack(cds);
-  await sleep(50);
+  await waitFor(() => server.syncz().proxies[0]?.status === "SYNCED");
   const p = server.syncz().proxies[0]!;
   assert.equal(p.status, "SYNCED");
   assert.equal(p.types.CDS!.acked!.version, "v1");
@@ -83,7 +83,7 @@ test("SotW: a NACK is recorded (detail, version, time), the proxy is NACKED, and
   const { server, channel } = await startAds(t, snapshotSet("v1", { "gateway~infra~edge": edge("v1") }));
   const c = new SotwClient(channel(), "gateway~infra~edge");
   const first = await subscribeAll(c);
-  await sleep(30);
+  await waitFor(() => server.syncz().summary.converged);
   assert.equal(server.syncz().summary.converged, true);
 
   // v2 changes a cluster; the proxy rejects it and keeps v1.
@@ -92,7 +92,7 @@ test("SotW: a NACK is recorded (detail, version, time), the proxy is NACKED, and
   assert.equal(bad.typeUrl, TYPE_URLS.cluster);
   assert.equal(bad.versionInfo, "v2");
   c.send({ typeUrl: TYPE_URLS.cluster, versionInfo: first.cds.versionInfo, responseNonce: bad.nonce, errorDetail: { code: 3, message: "cluster shop/cart: connect_timeout too long" } });
-  await sleep(50);
+  await waitFor(() => server.syncz().proxies[0]?.status === "NACKED");
   let p = server.syncz().proxies[0]!;
   assert.equal(p.status, "NACKED");
   assert.equal(p.types.CDS!.status, "NACKED");
@@ -111,7 +111,7 @@ test("SotW: a NACK is recorded (detail, version, time), the proxy is NACKED, and
   assert.equal(good.versionInfo, "v3");
   assert.deepEqual(names(good), ["shop/cart", "shop/pay"]);
   c.ack(good);
-  await sleep(50);
+  await waitFor(() => server.syncz().proxies[0]?.status === "SYNCED");
   p = server.syncz().proxies[0]!;
   assert.equal(p.status, "SYNCED");
   assert.equal(p.types.CDS!.nacked, null);
@@ -155,7 +155,7 @@ test("SotW: only streams whose resources changed are pushed; the others count as
   assert.deepEqual(await ca.collect(80), [], "only the listener changed for a");
   assert.deepEqual(await cb.collect(0), [], "b's resources did not change: nothing is sent to it");
   ca.ack(pushedA);
-  await sleep(50);
+  await waitFor(() => server.syncz().summary.converged);
   const report = server.syncz();
   assert.deepEqual(
     report.proxies.map((p) => [p.id, p.status, p.types.LDS!.acked!.version, p.types.CDS!.acked!.version]),
@@ -234,7 +234,7 @@ test("SotW: a reconnecting proxy resubscribes and gets the current state again",
   const c1 = new SotwClient(ch, "gateway~infra~edge");
   await subscribeAll(c1);
   c1.close();
-  await sleep(50);
+  await waitFor(() => server.syncz().proxies.length === 0);
   assert.equal(server.syncz().proxies.length, 0, "the closed stream is gone");
   server.update(snapshotSet("v2", { "gateway~infra~edge": edge("v2", { endpoint: resourceSet(res.endpoints("shop/cart", "10.0.0.7:8080"), res.endpoints("shop/pay", "10.0.0.2:8080")) }) }));
   server.flush();
@@ -249,7 +249,7 @@ test("SotW: a reconnecting proxy resubscribes and gets the current state again",
   assert.deepEqual(names(eds), ["shop/cart", "shop/pay"], "a new stream gets every requested resource");
   c2.ack(cds);
   c2.ack(eds);
-  await sleep(50);
+  await waitFor(() => server.syncz().proxies[0]?.status === "SYNCED");
   const p = server.syncz().proxies;
   assert.equal(p.length, 1);
   assert.equal(p[0]!.status, "SYNCED");

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ConvergenceTracker, type VersionHistoryEntry } from "../../src/xds/convergence.js";
 import { TYPE_URLS } from "../../src/xds/envoy-protos.js";
 import { SotwClient } from "../helpers/ads-client.js";
-import { startAds } from "../helpers/ads-server.js";
+import { startAds, waitFor } from "../helpers/ads-server.js";
 import { node, res, snapshotSet } from "../helpers/xds-snapshots.js";
 
 function clock(start = 1_700_000_000_000) {
@@ -159,7 +159,7 @@ test("end to end: three proxies on a real ADS server; the summary names the vers
     c.send({ typeUrl: TYPE_URLS.cluster });
     c.ack(await c.next());
   }
-  await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => server.syncz().summary.converged);
   assert.equal(server.syncz().summary.text.startsWith("config version 1 is live on all 3 proxies"), true, server.syncz().summary.text);
 
   const started = performance.now();
@@ -169,7 +169,7 @@ test("end to end: three proxies on a real ADS server; the summary names the vers
     assert.equal(r.typeUrl, TYPE_URLS.listener, "only LDS changed");
     c.ack(r);
   }
-  await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => server.syncz().summary.converged && server.syncz().summary.version === "2");
   const elapsed = performance.now() - started;
   const s = server.syncz().summary;
   assert.equal(s.converged, true);
