@@ -27,7 +27,11 @@ export type ErrorCode =
   | "ERR_TRANSLATE_UNSUPPORTED"
   // xDS resources
   | "ERR_XDS_UNSUPPORTED"
-  | "ERR_XDS_TRUST_DOMAIN_UNKNOWN";
+  | "ERR_XDS_TRUST_DOMAIN_UNKNOWN"
+  // xDS server and proxy status
+  | "ERR_XDS_LISTEN"
+  | "ERR_XDS_TLS_CONFIG"
+  | "ERR_ADMIN_UNREACHABLE";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -196,5 +200,28 @@ export class XdsUnsupportedError extends MeshgateError {
 export class TrustDomainUnknownError extends MeshgateError {
   constructor(readonly trustDomain: string) {
     super("ERR_XDS_TRUST_DOMAIN_UNKNOWN", `no roots are known for trust domain ${trustDomain}`);
+  }
+}
+
+// ---- xDS server -----------------------------------------------------------------------------
+
+/** The ADS server cannot listen on its address (in use, no permission, bad host). */
+export class XdsListenError extends MeshgateError {
+  constructor(readonly address: string, reason: string, cause?: unknown) {
+    super("ERR_XDS_LISTEN", `the xDS server cannot listen on ${address}: ${reason}`, { cause });
+  }
+}
+
+/** The ADS server's mTLS material (root CA, certificate chain, key) is unusable. */
+export class XdsTlsConfigError extends MeshgateError {
+  constructor(reason: string, cause?: unknown) {
+    super("ERR_XDS_TLS_CONFIG", `the xDS server's TLS configuration is unusable: ${reason}`, { cause });
+  }
+}
+
+/** `meshgate status` cannot read a control plane's admin endpoint. */
+export class AdminUnreachableError extends MeshgateError {
+  constructor(readonly url: string, reason: string) {
+    super("ERR_ADMIN_UNREACHABLE", `cannot read ${url}: ${reason}`);
   }
 }

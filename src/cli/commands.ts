@@ -2,6 +2,7 @@
 
 import type { Command } from "commander";
 import { registerPki } from "./pki.js";
+import { registerStatus } from "./status.js";
 import { registerTrust } from "./trust.js";
 import { registerUp } from "./up.js";
 import { registerValidate } from "./validate.js";
@@ -13,4 +14,5 @@ export function registerCommands(program: Command, setExit: SetExitCode): void {
   registerUp(program, setExit);
   registerPki(program, setExit);
   registerTrust(program, setExit);
+  registerStatus(program, setExit);
 }

@@ -8,6 +8,11 @@ import type { AddressInfo } from "node:net";
 export interface AdminState {
   ready(): { ready: boolean; reason: string };
   configDump(): unknown;
+  /**
+   * `/debug/syncz`: what each proxy was sent, ACKed and NACKed (the ADS server's
+   * `syncz()`). A plain function, so the admin endpoint needs nothing from the xDS layer.
+   */
+  syncz?(): unknown;
 }
 
 export async function startAdminServer(host: string, port: number, state: AdminState): Promise<{ server: Server; address: AddressInfo }> {
@@ -26,8 +31,15 @@ export async function startAdminServer(host: string, port: number, state: AdminS
       case "/config_dump":
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(state.configDump(), null, 2) + "\n");
         return;
+      case "/debug/syncz":
+        if (state.syncz) {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(state.syncz(), null, 2) + "\n");
+          return;
+        }
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("this process serves no xDS: /debug/syncz is not available\n");
+        return;
       default:
-        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("endpoints: /readyz /config_dump\n");
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`endpoints: /readyz /config_dump${state.syncz ? " /debug/syncz" : ""}\n`);
     }
   });
   await new Promise<void>((resolve, reject) => {

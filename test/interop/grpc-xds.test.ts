@@ -124,5 +124,8 @@ test("proxyless gRPC follows meshgate: LDS -> RDS -> CDS -> EDS, then a live wei
   const after = cp.syncz().proxies.find((p) => p.id === "grpc-client-1")!;
   assert.equal(after.status, "SYNCED");
   assert.equal(after.types["RDS"]?.acked?.version, "2");
-  assert.match(cp.syncz().summary.message ?? JSON.stringify(cp.syncz().summary), /version 2/);
+  const summary = cp.syncz().summary;
+  assert.equal(summary.version, "2");
+  assert.ok(summary.converged);
+  assert.match(summary.text, /config version 2 is live on all 1 proxy \(converged in [0-9.]+ ms\)/);
 });
