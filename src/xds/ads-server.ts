@@ -105,6 +105,9 @@ interface Stream {
 }
 
 let nextNonce = 0;
+// Process-wide, so servers sharing a ConvergenceTracker (plaintext and mTLS ports of one
+// control plane) never hand it the same stream id.
+let nextStreamId = 1;
 
 export class AdsServer {
   readonly tracker: ConvergenceTracker;
@@ -116,7 +119,6 @@ export class AdsServer {
   private current: SnapshotSet | undefined;
   private pending: SnapshotSet | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private nextStreamId = 1;
   private started = false;
 
   constructor(private readonly options: AdsServerOptions) {
@@ -213,7 +215,7 @@ export class AdsServer {
 
   private open(call: grpc.ServerDuplexStream<Buffer, Buffer>, flavour: XdsFlavour): void {
     const stream: Stream = {
-      id: this.nextStreamId++,
+      id: nextStreamId++,
       flavour,
       call,
       peer: call.getPeer(),
