@@ -26,6 +26,11 @@ export interface IrAuthzSource {
 export interface IrAuthzOperation {
   readonly hosts?: readonly string[];
   readonly notHosts?: readonly string[];
+  /**
+   * The port the proxy accepted the connection on (Envoy's destination port). The
+   * translator maps Istio's meaning (the port the workload listens on) to it: a sidecar's
+   * inbound port; 0 for ports that can never reach the proxy. Same for `destination.port`.
+   */
   readonly ports?: readonly number[];
   readonly notPorts?: readonly number[];
   readonly methods?: readonly string[];

@@ -178,9 +178,10 @@ const DEFAULT_BACKOFF_BASE_MS = 25;
 function toRetry(r: Obj): IrRetry {
   const retryOn = r.retryOn as Obj | undefined;
   const codes: number[] | undefined = retryOn ? retryOn.httpStatusCodes : DEFAULT_RETRY_STATUS;
-  // Status codes only take effect with the retriable-status-codes trigger; listing codes
-  // without any trigger means exactly that.
-  const on: string[] = retryOn ? (retryOn.triggers ?? (codes?.length ? ["retriable-status-codes"] : [])) : DEFAULT_RETRY_ON;
+  // Status codes only take effect with the retriable-status-codes trigger, so listed codes
+  // always bring it along (with or without other triggers), as in Envoy Gateway.
+  const triggers: string[] = retryOn ? (retryOn.triggers ?? []) : DEFAULT_RETRY_ON;
+  const on = codes?.length && !triggers.includes("retriable-status-codes") ? [...triggers, "retriable-status-codes"] : triggers;
   const perTryTimeoutMs = duration(r.perRetry?.timeout);
   const backOff = r.perRetry?.backOff as Obj | undefined;
   let backoff: IrRetry["backoff"];

@@ -10,6 +10,10 @@
 //   (`|plaintext` cluster), so the sidecar's own policy decides (STRICT refuses it,
 //   PERMISSIVE admits it as an unauthenticated peer). The application port itself is
 //   never exposed, so sidecar policy always applies.
+//   Sidecars whose inbound mode is DISABLE accept plaintext only (Istio's clients then
+//   send plaintext too): when every backing Workload is DISABLE the Service is reached in
+//   plaintext by everyone; when only some are, the cluster speaks mTLS and leaves those
+//   out (one cluster has one transport; mTLS to a plaintext-only sidecar always fails).
 // - Services backed by Workloads that are in no mesh (they have no sidecar): the
 //   applications themselves, in plaintext.
 // - Other Services: their EndpointSlice endpoints, in plaintext, or over TLS when a
@@ -24,6 +28,7 @@ import type { IrCluster, IrEndpoint, IrSanMatch, IrSecret, IrUpstreamTls } from 
 import { SVID_SECRET, TRUST_BUNDLE_SECRET } from "../ir/index.js";
 import type { Model, ServiceModel, ServicePortModel, WorkloadModel } from "../model/index.js";
 import { backendTlsFor } from "./backend-tls-policy.js";
+import { mtlsModeFor } from "./security/peer-authentication.js";
 import type { ClusterTrafficSettings } from "./backend-traffic-policy.js";
 import { byString, outboundClusterName, serviceHost, sortedUnique } from "./names.js";
 
@@ -68,9 +73,11 @@ export class ClusterRegistry {
     let tls: Omit<IrUpstreamTls, "alpn"> | undefined;
     let alpn = false;
     if (meshed.length > 0) {
-      endpoints = meshed.map((w) => ({ address: w.address, port: w.inboundPort, healthy: true }));
-      if (ctx.meshIdentity) {
-        const sans: IrSanMatch[] = sortedUnique(meshed.map((w) => w.spiffeId!)).map((value) => ({ type: "URI", value }));
+      const acceptMtls = meshed.filter((w) => mtlsModeFor(this.model, w, w.port) !== "DISABLE");
+      const useMtls = ctx.meshIdentity && acceptMtls.length > 0;
+      endpoints = (useMtls ? acceptMtls : meshed).map((w) => ({ address: w.address, port: w.inboundPort, healthy: true }));
+      if (useMtls) {
+        const sans: IrSanMatch[] = sortedUnique(acceptMtls.map((w) => w.spiffeId!)).map((value) => ({ type: "URI", value }));
         tls = { sni: serviceHost(svc), clientCertificate: SVID_SECRET, validationSecret: TRUST_BUNDLE_SECRET, subjectAltNames: sans };
         alpn = true;
       } else suffix.push("plaintext");

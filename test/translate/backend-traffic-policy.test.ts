@@ -130,7 +130,7 @@ loadBalancer: { type: LeastRequest }`,
           { id: `infra/all/rule/1/${route}`, clientSelectors: [], requests: 5, unit: "Day" },
         ],
       },
-      retry: { attempts: 4, on: ["5xx", "reset"], statusCodes: [502, 504], perTryTimeoutMs: 250, backoff: { baseMs: 100, maxMs: 1000 } },
+      retry: { attempts: 4, on: ["5xx", "reset", "retriable-status-codes"], statusCodes: [502, 504], perTryTimeoutMs: 250, backoff: { baseMs: 100, maxMs: 1000 } },
       timeoutMs: 90_000,
     },
     cluster: {

@@ -195,3 +195,30 @@ test("a Service backed by Workloads outside every mesh is reached at the applica
   const c = s.clusters.get("outbound|8000||legacy.old.svc.cluster.local")!;
   assert.deepEqual([c.endpoints, c.tls], [[{ address: "127.0.0.1", port: 18500, healthy: true }], undefined]);
 });
+
+test("Workloads whose inbound mTLS is DISABLE are called in plaintext; with mixed modes the mTLS cluster leaves them out", () => {
+  const disable = (name: string) => `---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: ${name}, namespace: shop }
+spec: { selector: { matchLabels: { app: ${name} } }, mtls: { mode: DISABLE } }
+`;
+  const labelled = (name: string, port: number, services: string[]) => wl("shop", name, port, name, services).replace("spec: {", `spec: { labels: { app: ${name} },`);
+  const s = irOf(
+    MESH +
+      svc("shop", "legacy", [9080]) +
+      svc("shop", "mixed", [9080]) +
+      labelled("old", 9081, ["legacy", "mixed"]) +
+      labelled("new", 9082, ["mixed"]) +
+      wl("web", "client", 9000, "client", []) +
+      disable("old"),
+  );
+  const legacy = "outbound|9080||legacy.shop.svc.cluster.local|plaintext";
+  const mixed = "outbound|9080||mixed.shop.svc.cluster.local";
+  assert.deepEqual(proxy(s, "sidecar~web~client").clusters, ["inbound|9000||web/client", legacy, mixed]);
+  assert.equal(s.clusters.get(legacy)!.tls, undefined);
+  assert.deepEqual(s.clusters.get(legacy)!.endpoints, [{ address: "127.0.0.1", port: 19081, healthy: true }]);
+  const m = s.clusters.get(mixed)!;
+  assert.deepEqual(m.endpoints, [{ address: "127.0.0.1", port: 19082, healthy: true }]);
+  assert.deepEqual(m.tls?.subjectAltNames, [{ type: "URI", value: "spiffe://app.local/ns/shop/sa/new" }]);
+});

@@ -22,12 +22,29 @@ export function authorizationFor(model: Model, target: ProxyTarget): IrAuthoriza
   const policies = policiesFor(model, "AuthorizationPolicy", target);
   if (policies.length === 0) return undefined;
   const trustDomain = localTrustDomain(model, target);
-  const ir = policies.map((p) => toIrPolicy(p, trustDomain));
+  const port = localPort(target);
+  const ir = policies.map((p) => toIrPolicy(p, trustDomain, port));
   ir.sort((a, b) => ACTION_ORDER[a.action] - ACTION_ORDER[b.action] || compare(a.name, b.name));
   return { policies: ir };
 }
 
-function toIrPolicy(p: PolicyModel, trustDomain: string | undefined): IrAuthzPolicy {
+/** Maps a port as Istio means it (the port the workload listens on) to the port the proxy accepts it on. */
+type PortMap = (port: number) => number;
+
+/**
+ * Istio's `ports` and `destination.port` name the port the workload listens on. A sidecar
+ * accepts that traffic on its own inbound port, which is what the proxy sees as the
+ * destination port, so the workload's port becomes the inbound port; any other port can
+ * never reach the sidecar and becomes 0 (no connection has it). A Gateway's proxy
+ * listens on the ports themselves.
+ */
+function localPort(target: ProxyTarget): PortMap {
+  if (target.kind === "gateway") return (p) => p;
+  const { port, inboundPort } = target.workload;
+  return (p) => (p === port ? inboundPort : 0);
+}
+
+function toIrPolicy(p: PolicyModel, trustDomain: string | undefined, port: PortMap): IrAuthzPolicy {
   const spec = p.resource.spec as Obj;
   const action = spec.action ?? "ALLOW";
   if (action !== "ALLOW" && action !== "DENY" && action !== "AUDIT") {
@@ -35,13 +52,13 @@ function toIrPolicy(p: PolicyModel, trustDomain: string | undefined): IrAuthzPol
     // dropping the policy would fail open.
     throw new TranslateUnsupportedError(`AuthorizationPolicy ${qualifiedName(p)}`, `action ${String(action)} is not supported`);
   }
-  return { name: qualifiedName(p), action, rules: ((spec.rules ?? []) as Obj[]).map((r) => toIrRule(r, trustDomain)) };
+  return { name: qualifiedName(p), action, rules: ((spec.rules ?? []) as Obj[]).map((r) => toIrRule(r, trustDomain, port)) };
 }
 
-function toIrRule(rule: Obj, trustDomain: string | undefined): IrAuthzRule {
+function toIrRule(rule: Obj, trustDomain: string | undefined, port: PortMap): IrAuthzRule {
   const from = ((rule.from ?? []) as Obj[]).map((f) => toIrSource(f.source ?? {}, trustDomain));
-  const to = ((rule.to ?? []) as Obj[]).map((t) => toIrOperation(t.operation ?? {}));
-  const when = ((rule.when ?? []) as Obj[]).map((w) => toIrCondition(w, trustDomain));
+  const to = ((rule.to ?? []) as Obj[]).map((t) => toIrOperation(t.operation ?? {}, port));
+  const when = ((rule.when ?? []) as Obj[]).map((w) => toIrCondition(w, trustDomain, port));
   return { ...(from.length > 0 ? { from } : {}), ...(to.length > 0 ? { to } : {}), ...(when.length > 0 ? { when } : {}) };
 }
 
@@ -61,8 +78,8 @@ function toIrSource(s: Obj, trustDomain: string | undefined): IrAuthzSource {
   });
 }
 
-function toIrOperation(o: Obj): IrAuthzOperation {
-  const ports = (list: string[] | undefined) => list?.map((p) => Number(p));
+function toIrOperation(o: Obj, port: PortMap): IrAuthzOperation {
+  const ports = (list: string[] | undefined) => list?.map((p) => port(Number(p)));
   return compact({
     hosts: o.hosts,
     notHosts: o.notHosts,
@@ -75,9 +92,15 @@ function toIrOperation(o: Obj): IrAuthzOperation {
   });
 }
 
-function toIrCondition(w: Obj, trustDomain: string | undefined): IrAuthzCondition {
-  // `source.principal` values are principals too, written and normalised the same way.
-  const norm = (list: string[] | undefined) => (w.key === "source.principal" ? list?.map((v) => normalisePrincipal(v, trustDomain)) : list);
+function toIrCondition(w: Obj, trustDomain: string | undefined, port: PortMap): IrAuthzCondition {
+  // `source.principal` values are principals too, written and normalised the same way;
+  // `destination.port` values are ports, mapped like `to.operation.ports`.
+  const norm = (list: string[] | undefined) =>
+    w.key === "source.principal"
+      ? list?.map((v) => normalisePrincipal(v, trustDomain))
+      : w.key === "destination.port"
+        ? list?.map((v) => (/^[0-9]+$/.test(v) ? String(port(Number(v))) : v))
+        : list;
   return compact({ key: w.key as string, values: norm(w.values), notValues: norm(w.notValues) });
 }
 

@@ -105,7 +105,10 @@ export function jwksClusterName(uri: string): string {
 
 /**
  * A JWKS server is an ordinary DNS name outside the mesh: a LOGICAL_DNS cluster (one
- * host, re-resolved; a type gRPC also accepts), TLS verified against the system CAs.
+ * host, re-resolved; a type gRPC also accepts), TLS verified against the system CAs and
+ * the URI's host name. Envoy checks no name unless told to: without the SAN match any
+ * publicly trusted certificate would be accepted, and whoever answers for the name could
+ * serve the keys that tokens are verified with.
  */
 export function jwksClusterResource(uri: string): Json {
   const t = jwksTarget(uri);
@@ -120,7 +123,11 @@ export function jwksClusterResource(uri: string): Json {
   if (t.tls) {
     out.transportSocket = {
       name: FILTER_NAMES.tlsTransport,
-      typedConfig: { "@type": ANY_TYPES.upstreamTls, sni: t.host, commonTlsContext: { validationContext: { trustedCa: { filename: SYSTEM_CA_FILE } } } },
+      typedConfig: {
+        "@type": ANY_TYPES.upstreamTls,
+        sni: t.host,
+        commonTlsContext: { validationContext: { trustedCa: { filename: SYSTEM_CA_FILE }, matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: t.host } }] } },
+      },
     };
   }
   return out;

@@ -57,7 +57,7 @@ test("a targetRef that resolves to nothing applies nowhere (never namespace-wide
   assert.equal(authorizationFor(r.model, sidecar(r.model, "apps/web")), undefined);
 });
 
-test("every field of rules maps to the IR; absent lists stay absent; ports become numbers", () => {
+test("every field of rules maps to the IR; absent lists stay absent; ports become numbers (a sidecar's: its inbound port)", () => {
   const m = meshModel(
     policy(
       "AuthorizationPolicy",
@@ -118,7 +118,7 @@ test("every field of rules maps to the IR; absent lists stay absent; ports becom
               },
               { namespaces: ["*"] },
             ],
-            to: [{ hosts: ["web.test"], notHosts: ["*.evil"], ports: [8080], notPorts: [9090], methods: ["GET"], notMethods: ["DELETE"], paths: ["/api/*"], notPaths: ["/api/admin"] }],
+            to: [{ hosts: ["web.test"], notHosts: ["*.evil"], ports: [18080], notPorts: [0], methods: ["GET"], notMethods: ["DELETE"], paths: ["/api/*"], notPaths: ["/api/admin"] }],
             when: [
               { key: "request.auth.claims[groups]", values: ["admins"], notValues: ["guests"] },
               { key: "source.principal", values: ["spiffe://example.org/ns/apps/sa/api"] },
@@ -170,4 +170,19 @@ test("deny-all forms: spec {} and ALLOW without rules match nothing; rules [{}] 
       { name: "apps/empty", action: "ALLOW", rules: [] },
     ],
   });
+});
+
+test("ports: a sidecar sees the workload's port as its inbound port; other ports never reach it; a gateway keeps them", () => {
+  const m = meshModel(
+    policy("AuthorizationPolicy", "istio-system", "ports", `
+  action: DENY
+  rules:
+    - to: [{ operation: { ports: ["8080", "80"], notPorts: ["8081"] } }]
+      when: [{ key: destination.port, values: ["8080"], notValues: ["80"] }]`),
+  );
+  const rule = (t: ProxyTarget) => authorizationFor(m, t)!.policies[0]!.rules[0]!;
+  // apps/web listens on 8080; its sidecar accepts on 18080 (port + 10000).
+  assert.deepEqual(rule(sidecar(m, "apps/web")), { to: [{ ports: [18080, 0], notPorts: [0] }], when: [{ key: "destination.port", values: ["18080"], notValues: ["0"] }] });
+  assert.deepEqual(rule(sidecar(m, "apps/api")), { to: [{ ports: [0, 0], notPorts: [18081] }], when: [{ key: "destination.port", values: ["0"], notValues: ["0"] }] });
+  assert.deepEqual(rule(gateway(m)), { to: [{ ports: [8080, 80], notPorts: [8081] }], when: [{ key: "destination.port", values: ["8080"], notValues: ["80"] }] });
 });

@@ -108,13 +108,14 @@ test("endpoints: one weighted locality per zone, health status and weights", () 
   assert.deepEqual(eds(cluster("empty", { endpoints: [] })), { clusterName: "empty" });
 });
 
-test("a remote JWKS cluster: LOGICAL_DNS to the host, TLS with SNI against the system CAs", () => {
+test("a remote JWKS cluster: LOGICAL_DNS to the host, TLS with SNI against the system CAs, the certificate must name the host", () => {
   const c = decodeResource(TYPE_URLS.cluster, encodeResource(TYPE_URLS.cluster, jwksClusterResource("https://idp.example/.well-known/jwks.json"))) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
   assert.equal(c.name, "jwks|idp.example:443");
   assert.equal(c.type, "LOGICAL_DNS");
   assert.deepEqual(c.loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress, { address: "idp.example", portValue: 443 });
   assert.equal(c.transportSocket.typedConfig.sni, "idp.example");
   assert.ok(c.transportSocket.typedConfig.commonTlsContext.validationContext.trustedCa.filename);
+  assert.deepEqual(c.transportSocket.typedConfig.commonTlsContext.validationContext.matchTypedSubjectAltNames, [{ sanType: "DNS", matcher: { exact: "idp.example" } }]);
   const plain = decodeResource(TYPE_URLS.cluster, encodeResource(TYPE_URLS.cluster, jwksClusterResource("http://keys.internal:8080/jwks"))) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
   assert.equal(plain.name, "jwks|keys.internal:8080");
   assert.equal(plain.transportSocket, undefined);
