@@ -11,7 +11,13 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { ConfigWatcher } from "../../src/runtime/config-watcher.js";
 import { ControlPlane } from "../../src/runtime/control-plane.js";
+import { MeshCertificates } from "../../src/runtime/mesh-ca.js";
 import { createLogger } from "../../src/telemetry/logger.js";
+import { translate } from "../../src/translate/index.js";
+import { AdsServer } from "../../src/xds/ads-server.js";
+import { decodeResource, encodeResource, TYPE_URLS } from "../../src/xds/envoy-protos.js";
+import { SnapshotBuilder } from "../../src/xds/resources/build-snapshots.js";
+import { modelOf } from "../helpers/model.js";
 import { ROOT } from "../helpers/cli.js";
 import { startEchoBackend } from "./grpc-echo.js";
 
@@ -128,4 +134,52 @@ test("proxyless gRPC follows meshgate: LDS -> RDS -> CDS -> EDS, then a live wei
   assert.equal(summary.version, "2");
   assert.ok(summary.converged);
   assert.match(summary.text, /config version 2 is live on all 1 proxy \(converged in [0-9.]+ ms\)/);
+});
+
+test("a resource the gRPC client cannot use is NACKed: meshgate reports it, the client keeps its last good config", { timeout: 90_000 }, async (t) => {
+  const a = await startEchoBackend("a");
+  const dir = mkdtempSync(join(tmpdir(), "meshgate-interop-"));
+  const certs = new MeshCertificates(join(dir, "pki"));
+  const model = modelOf(config(a.port, a.port, [100, 0])).model!;
+  const good = new SnapshotBuilder(certs).build(translate(model, 1));
+  const server = new AdsServer({ security: { mode: "plaintext" }, snapshot: good, debounceMs: 10 });
+  const port = await server.listen("127.0.0.1:0");
+  const client = startClient(port, "grpc-client-nack");
+  t.after(async () => {
+    client.child.kill("SIGTERM");
+    await server.close();
+    await a.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await client.waitFor(lastN(3, (x) => x.ok && x.backend === "a"), "RPCs answered with the good configuration");
+
+  // Version 2 puts a filter the client does not implement, marked required, in front of the router.
+  const listener = good.fallback.resources.listener.get(TARGET)!;
+  const decoded = decodeResource(TYPE_URLS.listener, listener.value) as { apiListener: { apiListener: { httpFilters: unknown[] } } };
+  decoded.apiListener.apiListener.httpFilters.unshift({ name: "envoy.filters.http.jwt_authn", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication" } });
+  const value = encodeResource(TYPE_URLS.listener, decoded);
+  const bad = { ...listener, version: "bad-listener", value };
+  server.update({ ...good, version: "2", fallback: { version: "2", resources: { ...good.fallback.resources, listener: new Map([[TARGET, bad]]) } } });
+
+  const deadline = Date.now() + 20_000;
+  let lds;
+  while (Date.now() < deadline) {
+    lds = server.syncz().proxies.find((p) => p.id === "grpc-client-nack")?.types["LDS"];
+    if (lds?.status === "NACKED") break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(lds?.status, "NACKED", JSON.stringify(lds));
+  assert.equal(lds!.nacked!.version, "2");
+  assert.match(lds!.nacked!.detail, /jwt_authn|filter/i, "the client's own error detail is recorded");
+  assert.equal(lds!.acked!.version, "1", "the last good version is still the ACKed one");
+  assert.match(server.syncz().summary.text, /NACK|nacked/i);
+  const seen = client.answers.length;
+  await client.waitFor((xs) => xs.length >= seen + 5, "more RPCs after the NACK");
+  assert.ok(client.answers.slice(seen).every((x) => x.ok && x.backend === "a"), "the client keeps serving with its last good configuration");
+
+  // A good version 3 clears the NACK.
+  server.update({ ...good, version: "3", fallback: { ...good.fallback, version: "3" } });
+  const until = Date.now() + 20_000;
+  while (Date.now() < until && server.syncz().proxies.find((p) => p.id === "grpc-client-nack")?.status !== "SYNCED") await new Promise((r) => setTimeout(r, 50));
+  assert.equal(server.syncz().proxies.find((p) => p.id === "grpc-client-nack")?.types["LDS"]?.acked?.version, "3");
 });
