@@ -1,0 +1,107 @@
+// The embedded control plane: configuration in, snapshots served over plaintext and mTLS
+// ADS; a compile failure keeps the last good snapshot; SVIDs renew under a new version.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { ControlPlane } from "../../src/runtime/control-plane.js";
+import type { AppliedConfig } from "../../src/runtime/config-watcher.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+import { decodeResource, TYPE_URLS } from "../../src/xds/envoy-protos.js";
+import { spiffeIdsOf } from "../../src/xds/ads-server.js";
+import { adsChannel, names, SotwClient } from "../helpers/ads-client.js";
+import { modelOf } from "../helpers/model.js";
+import { tempDir } from "../pki/helpers.js";
+
+const CONFIG = (ttl: string, extra = "") => `apiVersion: meshgate.dev/v1alpha1
+kind: Mesh
+metadata: { name: app }
+spec: { trustDomain: shop.local, namespaces: [shop], workloadCertTTL: ${ttl} }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: cart, namespace: shop }
+spec: { ports: [{ name: http, port: 9080 }] }
+---
+apiVersion: meshgate.dev/v1alpha1
+kind: Workload
+metadata: { name: cart-v1, namespace: shop }
+spec: { port: 19080, serviceAccount: cart, services: [cart] }
+${extra}`;
+
+const applied = (version: number, yaml: string): AppliedConfig => {
+  const result = modelOf(yaml);
+  assert.ok(result.model, JSON.stringify(result.problems));
+  return { version, result: result as AppliedConfig["result"], files: [], appliedAt: new Date() };
+};
+
+async function start(t: import("node:test").TestContext) {
+  const cp = await ControlPlane.start({ stateDir: tempDir(t), xds: { host: "127.0.0.1", port: 0 }, xdsTls: { host: "127.0.0.1", port: 0 }, debounceMs: 5, logger: createLogger({ level: "silent" }) });
+  const channels: grpc.Client[] = [];
+  t.after(async () => {
+    for (const c of channels) c.close();
+    await cp.close();
+  });
+  return { cp, track: (c: grpc.Client) => (channels.push(c), c) };
+}
+
+test("a sidecar authenticated by its SVID gets its own certificate over the mTLS port; the plaintext port never serves it", async (t) => {
+  const { cp, track } = await start(t);
+  assert.equal(await cp.apply(applied(1, CONFIG("24h"))), true);
+  assert.ok(cp.ports.xdsTls, "the mTLS port is bound once a Mesh exists");
+
+  // Bootstrap credentials: the SVID the control plane issues for that workload (what `meshgate pki issue` gives an operator).
+  const svid = cp.certificates.svid("spiffe://shop.local/ns/shop/sa/cart");
+  const bundle = cp.certificates.trustBundle(["shop.local"]);
+  const creds = grpc.credentials.createSsl(Buffer.from(bundle), Buffer.from(svid.keyPem), Buffer.from(svid.certChainPem), {
+    checkServerIdentity: (_h, cert) => (spiffeIdsOf(cert.subjectaltname).includes("spiffe://shop.local/meshgate/control-plane") ? undefined : new Error(`unexpected server ${cert.subjectaltname}`)),
+  });
+  const c = new SotwClient(track(adsChannel(cp.ports.xdsTls!, creds)), "sidecar~shop~cart-v1");
+  c.send({ typeUrl: TYPE_URLS.secret, resourceNames: ["default", "ROOTCA"] });
+  const r = await c.next();
+  assert.deepEqual(names(r), ["ROOTCA", "default"]);
+  assert.equal(r.versionInfo, "1");
+  const secret = decodeResource(TYPE_URLS.secret, r.resources.find((x) => x.name === "default")!.value) as { tlsCertificate: { certificateChain: { inlineString: string } } };
+  assert.ok(new X509Certificate(secret.tlsCertificate.certificateChain.inlineString).subjectAltName!.includes("spiffe://shop.local/ns/shop/sa/cart"));
+  c.close();
+
+  const plain = new SotwClient(track(adsChannel(cp.ports.xds)), "sidecar~shop~cart-v1");
+  plain.send({ typeUrl: TYPE_URLS.secret, resourceNames: ["default"] });
+  plain.send({ typeUrl: TYPE_URLS.cluster });
+  const responses = [await plain.next(), await plain.next()];
+  assert.deepEqual(responses.map((r) => [r.typeUrl, r.resources.length > 0]).sort(), [
+    [TYPE_URLS.cluster, true],
+    [TYPE_URLS.secret, false],
+  ], "the plaintext port answers clusters, and secret requests with nothing");
+  plain.close();
+});
+
+test("a configuration that cannot be compiled keeps the last good snapshot serving and says why", async (t) => {
+  const { cp, track } = await start(t);
+  assert.equal(await cp.apply(applied(1, CONFIG("24h"))), true);
+  const broken = CONFIG("24h").replace("spec: { trustDomain: shop.local, namespaces: [shop], workloadCertTTL: 24h }", "spec: { trustDomain: shop.local, namespaces: [shop], ca: { mode: Provided, path: /nonexistent/cacerts } }");
+  assert.equal(await cp.apply(applied(2, broken)), false);
+  assert.equal(cp.lastFailure?.version, 2);
+  assert.match(cp.lastFailure!.reason, /Mesh app: .*nonexistent/);
+  const c = new SotwClient(track(adsChannel(cp.ports.xds)), "sidecar~shop~cart-v1");
+  c.send({ typeUrl: TYPE_URLS.cluster });
+  assert.equal((await c.next()).versionInfo, "1");
+  c.close();
+});
+
+test("SVIDs are renewed at half life and served under a new version", async (t) => {
+  const { cp, track } = await start(t);
+  assert.equal(await cp.apply(applied(1, CONFIG("2s"))), true);
+  const c = new SotwClient(track(adsChannel(cp.ports.xds)), "sidecar~shop~cart-v1");
+  c.send({ typeUrl: TYPE_URLS.cluster });
+  const v1 = await c.next();
+  assert.equal(v1.versionInfo, "1");
+  const before = cp.certificates.svid("spiffe://shop.local/ns/shop/sa/cart").certChainPem;
+  c.ack(v1);
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && cp.tracker.currentVersion === "1") await new Promise((r) => setTimeout(r, 50));
+  assert.equal(cp.tracker.currentVersion, "1+certs.1");
+  assert.notEqual(cp.certificates.svid("spiffe://shop.local/ns/shop/sa/cart").certChainPem, before);
+  c.close();
+});
