@@ -64,7 +64,6 @@ export class ControlPlane {
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
     const cp = new ControlPlane(options);
     cp.#ports.xds = await cp.#plaintext.listen(`${options.xds.host}:${options.xds.port}`);
-    cp.#log.info({ xds: `${options.xds.host}:${cp.#ports.xds}` }, "xDS (plaintext, no secrets) listening");
     return cp;
   }
 
@@ -122,7 +121,7 @@ export class ControlPlane {
       },
     });
     this.#ports.xdsTls = await this.#tls.listen(`${at.host}:${at.port}`);
-    this.#log.info({ xdsTls: `${at.host}:${this.#ports.xdsTls}`, identity: id.spiffeId }, "xDS (mTLS, proxies authenticate with their SVID) listening");
+    this.#log.info({ identity: id.spiffeId }, "the mTLS xDS server presents the control plane's SVID");
   }
 
   #scheduleRenewal(): void {
