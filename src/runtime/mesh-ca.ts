@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { MeshCaError } from "../errors.js";
 import type { MeshModel } from "../model/index.js";
+import { CaCertificateSource, type CertificateSource, type SvidMaterial } from "../xds/certificate-source.js";
 import {
   createIntermediateCa,
   createRootCa,
@@ -25,27 +26,17 @@ import {
   type Clock,
 } from "../pki/index.js";
 
-export interface IssuedIdentity {
-  readonly spiffeId: string;
-  /** Leaf first, then the intermediate (the root is in the trust bundle). */
-  readonly certChainPem: string;
-  readonly keyPem: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  /** When the control plane replaces it (half its lifetime). */
-  readonly renewAt: Date;
-}
-
 interface MeshIssuer {
   readonly mesh: MeshModel;
   readonly ca: CertificateAuthority;
   readonly issuer: FastSvidIssuer;
+  /** Issues and caches this mesh's SVIDs; a new CA (or lifetime) means a new cache. */
+  readonly svids: CaCertificateSource;
 }
 
-export class MeshCertificates {
+export class MeshCertificates implements CertificateSource {
   #issuers = new Map<string, MeshIssuer>(); // by mesh name
   #roots = new Map<string, CertificateAuthority>(); // by root folder
-  #issued = new Map<string, IssuedIdentity & { issuerFingerprint: string; ttlMs: number | undefined }>();
   #meshes: readonly MeshModel[] = [];
 
   constructor(
@@ -67,15 +58,12 @@ export class MeshCertificates {
       if (ca.trustDomain.name !== mesh.trustDomain) {
         throw new MeshCaError(`Mesh ${mesh.name}: its CA anchors trust domain ${ca.trustDomain.name}, not ${mesh.trustDomain}`);
       }
-      issuers.set(mesh.name, { mesh, ca, issuer: new FastSvidIssuer(ca, this.clock) });
+      const issuer = new FastSvidIssuer(ca, this.clock);
+      const svids = new CaCertificateSource({ issuer, roots: new Map(), ttlMs: mesh.workloadCertTtlMs ?? DEFAULT_SVID_TTL_MS, now: () => this.clock().getTime() });
+      issuers.set(mesh.name, { mesh, ca, issuer, svids });
     }
     this.#issuers = issuers;
     this.#meshes = meshes;
-    // Identities whose issuing CA changed (or whose mesh is gone) are reissued on next use.
-    for (const [id, svid] of this.#issued) {
-      const owner = this.#meshFor(SpiffeId.parse(id));
-      if (!owner || owner.ca.certificate.fingerprint !== svid.issuerFingerprint || owner.mesh.workloadCertTtlMs !== svid.ttlMs) this.#issued.delete(id);
-    }
   }
 
   async #caFor(mesh: MeshModel): Promise<CertificateAuthority> {
@@ -121,37 +109,17 @@ export class MeshCertificates {
   }
 
   /** The identity's current SVID, issued on first use and reissued once past half life. */
-  svid(spiffeId: string): IssuedIdentity {
-    const now = this.clock();
-    const cached = this.#issued.get(spiffeId);
-    // The same object until renewal: snapshot builders cache encoded secrets by it.
-    if (cached && now < cached.renewAt) return cached;
-    const id = SpiffeId.parse(spiffeId);
-    const owner = this.#meshFor(id);
+  svid(spiffeId: string): SvidMaterial {
+    const owner = this.#meshFor(SpiffeId.parse(spiffeId));
     if (!owner) throw new MeshCaError(`no mesh issues ${spiffeId} (its trust domain and namespace must belong to a Mesh)`);
-    const ttlMs = owner.mesh.workloadCertTtlMs ?? DEFAULT_SVID_TTL_MS;
-    const key = generateKeyPair("ec-p256");
-    const issued = owner.issuer.issueForKey(key.publicKey, id, { ttlMs, now: () => now });
-    const notBefore = now;
-    const notAfter = new Date(Math.min(now.getTime() + ttlMs, Date.parse(owner.ca.certificate.validTo)));
-    const identity: IssuedIdentity = {
-      spiffeId,
-      certChainPem: issued.chainPem,
-      keyPem: privateKeyToPem(key.privateKey),
-      notBefore,
-      notAfter,
-      renewAt: new Date(notBefore.getTime() + (notAfter.getTime() - notBefore.getTime()) / 2),
-    };
-    const entry = { ...identity, issuerFingerprint: owner.ca.certificate.fingerprint, ttlMs: owner.mesh.workloadCertTtlMs };
-    this.#issued.set(spiffeId, entry);
-    return entry;
+    return owner.svids.svid(spiffeId);
   }
 
   /**
    * The control plane's own SVID (`spiffe://<td>/meshgate/control-plane`, from the first
    * mesh by name), which the mTLS xDS endpoint presents to proxies.
    */
-  controlPlaneIdentity(): IssuedIdentity {
+  controlPlaneIdentity(): SvidMaterial & { readonly spiffeId: string } {
     const first = [...this.#issuers.values()].sort((a, b) => a.mesh.name.localeCompare(b.mesh.name))[0];
     if (!first) throw new MeshCaError("no Mesh is configured, so the control plane has no identity for mTLS xDS");
     const now = this.clock();
@@ -159,8 +127,7 @@ export class MeshCertificates {
     const key = generateKeyPair("ec-p256");
     const ttlMs = first.mesh.workloadCertTtlMs ?? DEFAULT_SVID_TTL_MS;
     const issued = first.issuer.issueForKey(key.publicKey, id, { ttlMs, now: () => now });
-    const notAfter = new Date(Math.min(now.getTime() + ttlMs, Date.parse(first.ca.certificate.validTo)));
-    return { spiffeId: id.toString(), certChainPem: issued.chainPem, keyPem: privateKeyToPem(key.privateKey), notBefore: now, notAfter, renewAt: new Date(now.getTime() + ttlMs / 2) };
+    return { spiffeId: id.toString(), certChainPem: issued.chainPem, keyPem: privateKeyToPem(key.privateKey) };
   }
 
   /** Every trust domain the configured meshes use. */
@@ -181,9 +148,12 @@ export class MeshCertificates {
 
   /** The earliest time an issued SVID needs replacing: when the control plane must push again. */
   nextRenewal(): Date | undefined {
-    let next: Date | undefined;
-    for (const s of this.#issued.values()) if (!next || s.renewAt < next) next = s.renewAt;
-    return next;
+    let next: number | undefined;
+    for (const m of this.#issuers.values()) {
+      const t = m.svids.nextRenewal();
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    }
+    return next === undefined ? undefined : new Date(next);
   }
 
   get meshes(): readonly MeshModel[] {

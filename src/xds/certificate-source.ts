@@ -65,6 +65,13 @@ export class CaCertificateSource implements CertificateSource {
     return material;
   }
 
+  /** When the earliest SVID handed out needs replacing (ms since the epoch). */
+  nextRenewal(): number | undefined {
+    let next: number | undefined;
+    for (const s of this.svids.values()) if (next === undefined || s.renewAt < next) next = s.renewAt;
+    return next;
+  }
+
   trustBundle(trustDomains: readonly string[]): string {
     return trustDomains
       .map((td) => {
