@@ -8,6 +8,7 @@ import type { Logger } from "../telemetry/logger.js";
 import { startAdminServer } from "./admin-server.js";
 import { ConfigWatcher, type AppliedConfig, type RejectedConfig } from "./config-watcher.js";
 import { ControlPlane, type Address } from "./control-plane.js";
+import { withProgrammedStatus } from "./programmed-status.js";
 
 export interface EmbeddedOptions {
   readonly configPaths: readonly string[];
@@ -66,7 +67,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
         version: cur?.version ?? 0,
         appliedAt: cur?.appliedAt.toISOString(),
         files: cur?.files ?? [],
-        resources: cur?.result.model.statuses ?? [],
+        resources: cur ? withProgrammedStatus(cur.result.model.statuses, controlPlane.syncz()) : [],
         problems: cur?.result.problems.map((p) => formatProblem(p, process.cwd())) ?? [],
         xds: { version: controlPlane.tracker.currentVersion ?? null, compileFailure: controlPlane.lastFailure ?? null },
         lastRejected: lastRejected ? { reason: lastRejected.reason, problems: lastRejected.problems.map((p) => formatProblem(p, process.cwd())) } : undefined,
