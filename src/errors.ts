@@ -25,6 +25,7 @@ export type ErrorCode =
   | "ERR_MESH_CA"
   // translation
   | "ERR_TRANSLATE_UNSUPPORTED"
+  | "ERR_TRANSLATE_OPTION_INVALID"
   // xDS resources
   | "ERR_XDS_UNSUPPORTED"
   | "ERR_XDS_TRUST_DOMAIN_UNKNOWN"
@@ -184,6 +185,13 @@ export class MeshCaError extends MeshgateError {
 export class TranslateUnsupportedError extends MeshgateError {
   constructor(readonly resource: string, readonly reason: string) {
     super("ERR_TRANSLATE_UNSUPPORTED", `${resource}: ${reason}`);
+  }
+}
+
+/** A translate option (e.g. the rate limit service address) is not usable. */
+export class TranslateOptionInvalidError extends MeshgateError {
+  constructor(readonly option: string, readonly reason: string) {
+    super("ERR_TRANSLATE_OPTION_INVALID", `translate option ${option}: ${reason}`);
   }
 }
 

@@ -54,11 +54,21 @@ export interface IrHealthCheck {
   readonly expectedStatuses?: readonly number[];
 }
 
+/**
+ * How a proxy learns a cluster's endpoints. `eds` (the default): served over EDS under the
+ * cluster's name. Services outside the configuration (the rate limit service) are given
+ * in the cluster itself: `static` when the addresses are IPs, `dns` when they are host
+ * names the proxy resolves (every address the name resolves to is an endpoint).
+ */
+export type IrEndpointDiscovery = "eds" | "static" | "dns";
+
 export interface IrCluster {
   /** e.g. `outbound|9080||reviews.bookinfo.svc.cluster.local` (Istio's form). */
   readonly name: string;
-  /** Endpoints are served over EDS under the cluster's name. */
+  /** Endpoints are served over EDS under the cluster's name (see `discovery`). */
   readonly endpoints: readonly IrEndpoint[];
+  /** Absent = `eds`. */
+  readonly discovery?: IrEndpointDiscovery;
   /** Upstream protocol. */
   readonly protocol: "http1" | "http2";
   readonly connectTimeoutMs: number;

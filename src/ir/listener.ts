@@ -22,6 +22,12 @@ export interface IrHttpFilters {
   readonly authorization?: IrAuthorization;
   /** Listener-wide rate limits; routes may carry their own. */
   readonly localRateLimit?: IrLocalRateLimit;
+  /**
+   * The ratelimit filter, calling the rate limit service through `serviceCluster`.
+   * `domain` is the filter's default domain (routes with global limits name their own);
+   * `rules` are listener-wide limits applied on every route of the table (may be empty:
+   * the filter is then only there for the routes' own limits).
+   */
   readonly globalRateLimit?: IrGlobalRateLimit & { readonly serviceCluster: string };
 }
 

@@ -7,6 +7,7 @@ import { SVID_SECRET, TRUST_BUNDLE_SECRET } from "../ir/index.js";
 import type { Model } from "../model/index.js";
 import { ClusterRegistry } from "./backends.js";
 import { byString, sortedUnique } from "./names.js";
+import { hasGlobalRateLimits, RATE_LIMIT_CLUSTER, rateLimitServiceCluster, usesRateLimitService, withRateLimitFilter, type RateLimitServiceAddress } from "./rate-limit-service.js";
 
 /**
  * HCM defaults for every listener. Paths are normalised (RFC 3986) and repeated slashes
@@ -41,7 +42,10 @@ export class SnapshotBuilder {
   readonly clusters: ClusterRegistry;
   readonly routeTables = new Map<string, IrRouteTable>();
 
-  constructor(readonly model: Model) {
+  constructor(
+    readonly model: Model,
+    private readonly rateLimitService: RateLimitServiceAddress,
+  ) {
     this.clusters = new ClusterRegistry(model);
   }
 
@@ -55,7 +59,15 @@ export class SnapshotBuilder {
     const tables = sortedUnique(
       parts.listeners.flatMap((l) => (l.kind === "api" ? [l.http.routeTable] : l.filterChains.map((c) => c.http.routeTable))),
     );
+    // Global rate limits are enforced by the ratelimit filter calling the rate limit
+    // service. Proxyless gRPC clients run no such filter (and reject static or DNS
+    // clusters), so the client view gets neither.
+    const listeners = parts.role === "client" ? parts.listeners : withRateLimitFilter(parts.listeners, (t) => hasGlobalRateLimits(this.routeTables.get(t)!));
     const clusterNames = new Set<string>();
+    if (parts.role !== "client" && usesRateLimitService(listeners)) {
+      if (!this.clusters.clusters.has(RATE_LIMIT_CLUSTER)) this.clusters.clusters.set(RATE_LIMIT_CLUSTER, rateLimitServiceCluster(this.rateLimitService));
+      clusterNames.add(RATE_LIMIT_CLUSTER);
+    }
     for (const t of tables) {
       for (const vh of this.routeTables.get(t)!.virtualHosts) {
         for (const r of vh.routes) {
@@ -92,7 +104,7 @@ export class SnapshotBuilder {
       namespace: parts.namespace,
       name: parts.name,
       ...(parts.identity ? { identity: parts.identity.spiffeId } : {}),
-      listeners: parts.listeners,
+      listeners,
       routeTables: tables,
       clusters,
       secrets: [...secrets.values()].sort((a, b) => byString(a.name, b.name)),

@@ -5,17 +5,30 @@
 // Proxies: one per accepted Gateway of our GatewayClass (gateway-listeners.ts), one
 // sidecar per Workload in a Mesh (sidecars.ts), and the client view for proxyless gRPC
 // clients (client-view.ts).
+//
+// Options name what the configuration does not: where the rate limit service runs
+// (rate-limit-service.ts).
 
 import type { IrCluster, IrProxy, IrRouteTable, IrSnapshot } from "../ir/index.js";
 import type { Model } from "../model/index.js";
 import { clientView } from "./client-view.js";
 import { gatewayProxy, isAccepted } from "./gateway-listeners.js";
 import { byString } from "./names.js";
+import { checkRateLimitService, DEFAULT_RATE_LIMIT_SERVICE, type RateLimitServiceAddress } from "./rate-limit-service.js";
 import { sidecarProxy } from "./sidecars.js";
 import { SnapshotBuilder } from "./snapshot-builder.js";
 
-export function translate(model: Model, version: number): IrSnapshot {
-  const b = new SnapshotBuilder(model);
+export interface TranslateOptions {
+  /**
+   * Where the rate limit service (envoyproxy/ratelimit) answers gRPC; every proxy with
+   * global rate limits calls it through the cluster `meshgate|ratelimit`. Default
+   * `127.0.0.1:18081` (a service next to each proxy). A host name is resolved by the proxies.
+   */
+  readonly rateLimitService?: RateLimitServiceAddress;
+}
+
+export function translate(model: Model, version: number, options: TranslateOptions = {}): IrSnapshot {
+  const b = new SnapshotBuilder(model, checkRateLimitService(options.rateLimitService ?? DEFAULT_RATE_LIMIT_SERVICE));
   const gateways = model.gateways.filter(isAccepted).sort((x, y) => byString(`${x.resource.namespace}/${x.resource.name}`, `${y.resource.namespace}/${y.resource.name}`));
   const workloads = model.workloads.filter((w) => w.mesh !== undefined && w.spiffeId !== undefined).sort((x, y) => byString(`${x.namespace}/${x.name}`, `${y.namespace}/${y.name}`));
   const proxies: IrProxy[] = [...gateways.map((gw) => gatewayProxy(model, gw, b)), ...workloads.map((w) => sidecarProxy(model, w, b)), clientView(model, b)];

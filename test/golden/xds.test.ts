@@ -9,17 +9,20 @@
 //                                    model error fails the case), and
 //     `# config: examples/bookinfo`  read these paths (relative to the repository) too,
 //                                    so a case can follow a shipped example as it changes.
+//   Cases with global rate limits also write the rate limit service's configuration to
+//   `<case>.ratelimit.yaml`.
 // - hand-built IR snapshots (test/golden/xds/cases.ts), for what configuration cannot
 //   express on its own.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadSources } from "../../src/config/index.js";
 import { buildModel, type ModelResult } from "../../src/model/index.js";
 import { translate } from "../../src/translate/index.js";
 import { buildSnapshots } from "../../src/xds/resources/build-snapshots.js";
+import { rateLimitServiceConfig, rateLimitServiceConfigYaml } from "../../src/xds/rate-limit-service-config.js";
 import type { IrSnapshot } from "../../src/ir/index.js";
 import type { CertificateSource } from "../../src/xds/certificate-source.js";
 import { testCertificateSource } from "../xds/resources/fixtures.js";
@@ -65,7 +68,12 @@ for (const input of readdirSync(DIR).filter((f) => f.endsWith(".in.yaml")).sort(
     const errors = result.problems.filter((p) => p.severity === "error").map((p) => p.code).sort();
     assert.deepEqual([...new Set(errors)], [...new Set(expected)], `model errors of ${input} (declare expected ones with "# expect-errors: CODE"):\n${problemLines(result, "error").join("\n")}`);
     const certs = await goldenCertificateSource(result.model.meshes.map((m) => m.trustDomain));
-    goldenCase(name, translate(result.model, 1), certs);
+    const ir = translate(result.model, 1);
+    goldenCase(name, ir, certs);
+    // The rate limit service's configuration, for cases with global rate limits.
+    const limits = rateLimitServiceConfig(ir);
+    const limitsFile = join(DIR, `${name}.ratelimit.yaml`);
+    if (limits.length > 0 || existsSync(limitsFile)) assertGolden(limitsFile, limits.map(rateLimitServiceConfigYaml).join("---\n"));
   });
 }
 

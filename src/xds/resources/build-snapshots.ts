@@ -105,7 +105,9 @@ class Build {
       // Listener-wide rate limits are applied on every route of the listener's table, so
       // all listeners sharing a table must agree on them.
       const local = hcm.filters.localRateLimit;
-      const global = hcm.filters.globalRateLimit ? { domain: hcm.filters.globalRateLimit.domain, rules: hcm.filters.globalRateLimit.rules } : undefined;
+      // A ratelimit filter without listener-wide rules puts nothing on the table's routes.
+      const g = hcm.filters.globalRateLimit;
+      const global = g && g.rules.length > 0 ? { domain: g.domain, rules: g.rules } : undefined;
       const key = JSON.stringify({ local, global });
       const where = `proxy ${p.id} listener ${listener}`;
       if (u.limitsKey === undefined) Object.assign(u, { limitsKey: key, limitsFrom: where, local, global });
@@ -135,7 +137,9 @@ class Build {
     for (const name of p.routeTables) r.route.set(name, this.route(name, p));
     for (const name of p.clusters) {
       r.cluster.set(name, this.cluster(name, p));
-      r.endpoint.set(name, this.endpoints.get(name)!);
+      // Static and DNS clusters carry their endpoints: nothing to serve over EDS.
+      const endpoints = this.endpoints.get(name);
+      if (endpoints) r.endpoint.set(name, endpoints);
     }
     // The fallback view is served to unauthenticated clients: never any key material.
     if (p.role !== "client") {
@@ -178,10 +182,11 @@ class Build {
       const c = this.ir.clusters.get(name);
       if (!c) throw new XdsUnsupportedError(`proxy ${p.id}`, `cluster ${name} is not in the snapshot`);
       // Endpoints change far more often than cluster settings: each is keyed on its own part.
+      // (Static and DNS clusters embed theirs, so their endpoints are part of the cluster.)
       const { endpoints, ...settings } = c;
-      res = this.cache.get("cluster", name, settings, () => clusterResource(c));
+      res = this.cache.get("cluster", name, (c.discovery ?? "eds") === "eds" ? settings : c, () => clusterResource(c));
       this.clusters.set(name, res);
-      this.endpoints.set(name, this.cache.get("endpoint", name, endpoints, () => clusterLoadAssignment(c)));
+      if ((c.discovery ?? "eds") === "eds") this.endpoints.set(name, this.cache.get("endpoint", name, endpoints, () => clusterLoadAssignment(c)));
     }
     return res;
   }

@@ -1,8 +1,10 @@
-// IrCluster -> envoy.config.cluster.v3.Cluster (endpoints over EDS under the same name),
-// and the clusters the proxy needs to fetch remote JWKS.
+// IrCluster -> envoy.config.cluster.v3.Cluster (endpoints over EDS under the same name, or
+// inline for `static` and `dns` clusters), and the clusters the proxy needs to fetch
+// remote JWKS.
 
 import type { IrCluster, IrLoadBalancer, IrUpstreamTls } from "../../ir/index.js";
 import { ADS_CONFIG_SOURCE, ANY_TYPES, duration, FILTER_NAMES, sdsSecretConfig, wrap, type Json } from "./common.js";
+import { clusterLoadAssignment } from "./cluster-load-assignment.js";
 import { validationContext } from "./listener.js";
 
 /**
@@ -13,13 +15,15 @@ import { validationContext } from "./listener.js";
 const LB_POLICY_LIST: Partial<Record<IrLoadBalancer, string>> = { LEAST_REQUEST: ANY_TYPES.leastRequest, RANDOM: ANY_TYPES.random };
 
 export function clusterResource(c: IrCluster): Json {
-  const out: Json = {
-    name: c.name,
-    type: "EDS",
-    edsClusterConfig: { edsConfig: ADS_CONFIG_SOURCE },
-    connectTimeout: duration(c.connectTimeoutMs),
-    lbPolicy: c.loadBalancer,
-  };
+  const discovery = c.discovery ?? "eds";
+  const out: Json =
+    discovery === "eds"
+      ? { name: c.name, type: "EDS", edsClusterConfig: { edsConfig: ADS_CONFIG_SOURCE } }
+      : // STRICT_DNS keeps every address the name resolves to (a Kubernetes Service's
+        // ClusterIP, or each pod of a headless Service).
+        { name: c.name, type: discovery === "static" ? "STATIC" : "STRICT_DNS", loadAssignment: clusterLoadAssignment(c) };
+  out.connectTimeout = duration(c.connectTimeoutMs);
+  out.lbPolicy = c.loadBalancer;
   const preferred = LB_POLICY_LIST[c.loadBalancer];
   if (preferred) {
     out.loadBalancingPolicy = {

@@ -35,8 +35,12 @@ export function httpFilters(f: IrHttpFilters, options: HttpFilterOptions): Json[
         // Global rules travel in the routes' rateLimits at stage 0, local ones at stage 1.
         stage: 0,
         timeout: duration(RATE_LIMIT_SERVICE_TIMEOUT_MS),
-        // An unreachable rate limit service lets traffic through (Envoy Gateway's default).
+        // An unreachable rate limit service lets traffic through (Envoy Gateway's default):
+        // an outage of the service must not take every route with a limit down with it.
         failureModeDeny: false,
+        // Only changes gRPC requests: a limited call ends RESOURCE_EXHAUSTED (what gRPC
+        // defines for quota errors) instead of UNAVAILABLE, which clients would retry.
+        rateLimitedAsResourceExhausted: true,
         rateLimitService: { grpcService: { envoyGrpc: { clusterName: f.globalRateLimit.serviceCluster } }, transportApiVersion: "V3" },
       },
     });
