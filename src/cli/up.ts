@@ -18,11 +18,12 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
     .option("--xds <host:port>", "plaintext xDS (ADS) for proxyless gRPC clients and tools; never serves secrets", "127.0.0.1:15010")
     .option("--xds-tls <host:port>", "mTLS xDS (ADS): proxies authenticate with their SVID and get their secrets", "127.0.0.1:15012")
     .option("--xds-debounce <ms>", "collect configuration changes for this long before pushing to proxies", "100")
+    .option("--ratelimit-service <host:port>", "where proxies reach the global rate limit service (BackendTrafficPolicy rateLimit.type Global)", "127.0.0.1:18081")
     .option("--state-dir <dir>", "where managed CA keys and certificates are kept (keys 0600)", ".meshgate")
     .option("--debounce <ms>", "wait this long after a file change before reloading", "200")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nExample:\n  meshgate up --config examples/bookinfo --admin 127.0.0.1:15000 --xds 127.0.0.1:15010")
-    .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; stateDir: string; debounce: string; logFormat: LogFormat }) => {
+    .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; rateLimitService: string; stateDir: string; debounce: string; logFormat: LogFormat }) => {
       const address = (flag: string, value: string) => {
         const a = parseHostPort(value);
         if (!a) throw new UsageError(`${flag} must be HOST:PORT, got "${value}"`);
@@ -36,10 +37,11 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
       const admin = address("--admin", opts.admin);
       const xds = address("--xds", opts.xds);
       const xdsTls = address("--xds-tls", opts.xdsTls);
+      const rateLimitService = address("--ratelimit-service", opts.rateLimitService);
       const debounceMs = millis("--debounce", opts.debounce);
       const xdsDebounceMs = millis("--xds-debounce", opts.xdsDebounce);
       const logger = createLogger({ format: opts.logFormat });
-      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, stateDir: opts.stateDir, debounceMs: xdsDebounceMs } });
+      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, stateDir: opts.stateDir, debounceMs: xdsDebounceMs, rateLimitService } });
       process.stdout.write(`meshgate is up. Admin: ${runtime.adminUrl}/readyz  ${runtime.adminUrl}/config_dump  ${runtime.adminUrl}/debug/syncz\nxDS: ${runtime.xdsAddress} (plaintext)\nPress Ctrl-C to stop.\n`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -26,6 +26,8 @@ export interface ControlPlaneOptions {
   /** mTLS ADS: proxies authenticate with their SVID and get their own secrets. Needs a Mesh. */
   readonly xdsTls?: Address;
   readonly debounceMs?: number;
+  /** Where proxies reach the global rate limit service (default 127.0.0.1:18081). */
+  readonly rateLimitService?: Address;
   readonly logger: Logger;
 }
 
@@ -79,7 +81,7 @@ export class ControlPlane {
   async apply(config: AppliedConfig): Promise<boolean> {
     const started = performance.now();
     try {
-      const ir = translate(config.result.model, config.version);
+      const ir = translate(config.result.model, config.version, this.options.rateLimitService ? { rateLimitService: this.options.rateLimitService } : {});
       await this.certificates.prepare(config.result.model.meshes);
       await this.#ensureTls();
       const set = this.#builder.build(ir);

@@ -15,7 +15,7 @@ export interface EmbeddedOptions {
   readonly admin: { host: string; port: number };
   readonly debounceMs?: number;
   readonly logger: Logger;
-  readonly controlPlane: { readonly xds: Address; readonly xdsTls?: Address; readonly stateDir: string; readonly debounceMs?: number };
+  readonly controlPlane: { readonly xds: Address; readonly xdsTls?: Address; readonly stateDir: string; readonly debounceMs?: number; readonly rateLimitService?: Address };
 }
 
 export interface EmbeddedRuntime {
@@ -37,6 +37,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
     ...(cpo.xdsTls ? { xdsTls: cpo.xdsTls } : {}),
     stateDir: cpo.stateDir,
     ...(cpo.debounceMs !== undefined ? { debounceMs: cpo.debounceMs } : {}),
+    ...(cpo.rateLimitService ? { rateLimitService: cpo.rateLimitService } : {}),
     logger: log,
   });
   // Compiles run one after another, in configuration order.
