@@ -23,7 +23,7 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
     .option("--debounce <ms>", "wait this long after a file change before reloading", "200")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nExample:\n  meshgate up --config examples/bookinfo --admin 127.0.0.1:15000 --xds 127.0.0.1:15010")
-    .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; rateLimitService: string; stateDir: string; debounce: string; logFormat: LogFormat }) => {
+    .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; ratelimitService: string; stateDir: string; debounce: string; logFormat: LogFormat }) => {
       const address = (flag: string, value: string) => {
         const a = parseHostPort(value);
         if (!a) throw new UsageError(`${flag} must be HOST:PORT, got "${value}"`);
@@ -37,7 +37,7 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
       const admin = address("--admin", opts.admin);
       const xds = address("--xds", opts.xds);
       const xdsTls = address("--xds-tls", opts.xdsTls);
-      const rateLimitService = address("--ratelimit-service", opts.rateLimitService);
+      const rateLimitService = address("--ratelimit-service", opts.ratelimitService);
       const debounceMs = millis("--debounce", opts.debounce);
       const xdsDebounceMs = millis("--xds-debounce", opts.xdsDebounce);
       const logger = createLogger({ format: opts.logFormat });
