@@ -4,7 +4,7 @@
 
 import { EventEmitter } from "node:events";
 import { watch, type FSWatcher } from "chokidar";
-import { loadSources } from "../config/index.js";
+import { loadSources, ParseCache } from "../config/index.js";
 import type { Problem } from "../config/index.js";
 import { MeshgateError } from "../errors.js";
 import { buildModel, type ModelResult } from "../model/index.js";
@@ -47,6 +47,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   #timer: NodeJS.Timeout | undefined;
   #loading: Promise<void> | undefined;
   #again = false;
+  readonly #parsed = new ParseCache();
   /** First file event not yet covered by a load that started after it. */
   #changedAt: number | undefined;
 
@@ -86,7 +87,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     const t0 = performance.now();
     let sources;
     try {
-      sources = await loadSources(this.paths);
+      sources = await loadSources(this.paths, this.#parsed);
     } catch (e) {
       const message = e instanceof MeshgateError ? e.message : String(e);
       this.emit("rejected", { problems: [], reason: message });
