@@ -10,7 +10,8 @@
 //
 // Environment: CLIENTS (default "1000,5000"), ROUNDS (5), FLAVOUR (sotw|delta),
 // STREAMS_PER_CHANNEL (250), DEBOUNCE_MS (xDS push debounce, default 100 as in
-// `meshgate up`), WATCH_DEBOUNCE_MS (config watcher debounce, default 200 as in `meshgate up`).
+// `meshgate up`), WATCH_DEBOUNCE_MS (config watcher debounce, default 200 as in `meshgate up`),
+// SERVER_CPU_PROF (a directory: write a CPU profile of the server process there).
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -125,8 +126,19 @@ async function runClients(port: number, ids: string[], perChannel: number, flavo
   const method = flavour === "sotw" ? "StreamAggregatedResources" : "DeltaAggregatedResources";
   const encode = (o: Record<string, unknown>) => Buffer.from(Req.encode(Req.fromObject(o)).finish());
   const channels: grpc.Client[] = [];
+  // HTTP/2 flow-control windows as large as Envoy's defaults (256 MiB per stream and per
+  // connection): with grpc-js's 64 KiB, a connection shared by 250 simulated proxies
+  // would throttle every push to one window update round trip per 64 KiB.
+  const window = 256 << 20;
   for (let c = 0; c < Math.ceil(ids.length / perChannel); c++)
-    channels.push(new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1, "grpc.max_receive_message_length": 64 << 20, "grpc.channel_id": c } as grpc.ChannelOptions));
+    channels.push(
+      new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+        "grpc.use_local_subchannel_pool": 1,
+        "grpc.max_receive_message_length": 64 << 20,
+        "grpc-node.flow_control_window": window,
+        "grpc.channel_id": c,
+      } as grpc.ChannelOptions),
+    );
 
   /** version -> per proxy, the time of its last ACK of a response carrying that version (0: none). */
   const acks = new Map<string, Float64Array>();
@@ -250,7 +262,8 @@ export async function orchestrate(): Promise<void> {
     const configDir = join(tmp, "config");
     writeMeshConfig(configDir, n);
     const ids = [...Array.from({ length: n }, (_, i) => sidecarNode(i)), GATEWAY_NODE];
-    const server = child(["server", configDir, join(tmp, "state")], "0", ["--expose-gc"]);
+    const prof = process.env.SERVER_CPU_PROF; // a directory: profile the server (--cpu-prof)
+    const server = child(["server", configDir, join(tmp, "state")], "0", ["--expose-gc", ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [])]);
     const ready = (await next(server, "ready")) as unknown as { port: number; initial: CompileReport };
     console.log(`\n${n} workloads: initial compile translate ${f1(ready.initial.translateMs)} ms, certificates ${f1(ready.initial.certificatesMs)} ms, snapshot ${f1(ready.initial.snapshotMs)} ms (${ready.initial.encoded} resources encoded)`);
     const clients = child(["clients", String(ready.port), String(n), String(perChannel), flavour], "1");
