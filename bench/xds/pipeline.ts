@@ -263,7 +263,7 @@ export async function orchestrate(): Promise<void> {
     writeMeshConfig(configDir, n);
     const ids = [...Array.from({ length: n }, (_, i) => sidecarNode(i)), GATEWAY_NODE];
     const prof = process.env.SERVER_CPU_PROF; // a directory: profile the server (--cpu-prof)
-    const server = child(["server", configDir, join(tmp, "state")], "0", ["--expose-gc", ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [])]);
+    const server = child(["server", configDir, join(tmp, "state")], "0", ["--expose-gc", ...(process.env.TRACE_GC ? ["--trace-gc"] : []), ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [])]);
     const ready = (await next(server, "ready")) as unknown as { port: number; initial: CompileReport };
     console.log(`\n${n} workloads: initial compile translate ${f1(ready.initial.translateMs)} ms, certificates ${f1(ready.initial.certificatesMs)} ms, snapshot ${f1(ready.initial.snapshotMs)} ms (${ready.initial.encoded} resources encoded)`);
     const clients = child(["clients", String(ready.port), String(n), String(perChannel), flavour], "1");
