@@ -1,13 +1,15 @@
-// xDS push benchmark: N simulated proxies (ADS clients, each with its own node id) in one
-// process, the ADS server in another; each round changes one cluster's endpoints and
-// measures from `update()` to every proxy having ACKed the new version.
+// xDS benchmark entry point. By default runs the pipeline benchmark (pipeline.ts: a file
+// change through `meshgate up`'s control plane to every proxy's ACK). MODE=synthetic runs
+// the ADS server alone (this file): N simulated proxies (ADS clients, each with its own
+// node id) in one process, the ADS server in another; each round changes one cluster's
+// endpoints and measures from `update()` to every proxy having ACKed the new version.
 //
 //   node --import tsx bench/xds/run.ts                 (orchestrator; see bench/xds/README.md)
-//   node --expose-gc --import tsx bench/xds/run.ts server   (spawned, pinned to core 0)
-//   node --import tsx bench/xds/run.ts clients              (spawned, pinned to core 1)
+//   node --expose-gc --import tsx bench/xds/run.ts server   (synthetic; spawned, pinned to core 0)
+//   node --import tsx bench/xds/run.ts clients              (synthetic; spawned, pinned to core 1)
 //
-// Environment: CLIENTS (default "1000,5000"), ROUNDS (5), FLAVOUR (sotw|delta),
-// STREAMS_PER_CHANNEL (250), DEBOUNCE_MS (100, the server's default).
+// Environment: MODE (pipeline|synthetic), CLIENTS (default "1000,5000"), ROUNDS (5),
+// FLAVOUR (sotw|delta), STREAMS_PER_CHANNEL (250), DEBOUNCE_MS (100, the server's default).
 
 import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
