@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs the xDS push benchmark: the ADS server pinned to core 0, the simulated proxies
-# to core 1 (run.ts pins both with taskset when it exists).
+# Runs the xDS benchmark (see README.md): the control plane pinned to core 0, the
+# simulated proxies to core 1 (run.ts pins both with taskset when it exists).
 cd "$(dirname "$0")/../.." || exit 1
 exec node --import tsx bench/xds/run.ts

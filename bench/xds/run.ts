@@ -1,28 +1,29 @@
-// xDS push benchmark: N simulated proxies (ADS clients, each with its own node id) in one
-// process, the ADS server in another; each round changes one cluster's endpoints and
-// measures from `update()` to every proxy having ACKed the new version.
+// xDS benchmark entry point. By default runs the pipeline benchmark (pipeline.ts: a file
+// change through `meshgate up`'s control plane to every proxy's ACK). MODE=synthetic runs
+// the ADS server alone (this file): N simulated proxies (ADS clients, each with its own
+// node id) in one process, the ADS server in another; each round changes one cluster's
+// endpoints and measures from `update()` to every proxy having ACKed the new version.
 //
 //   node --import tsx bench/xds/run.ts                 (orchestrator; see bench/xds/README.md)
-//   node --expose-gc --import tsx bench/xds/run.ts server   (spawned, pinned to core 0)
-//   node --import tsx bench/xds/run.ts clients              (spawned, pinned to core 1)
+//   node --expose-gc --import tsx bench/xds/run.ts server   (synthetic; spawned, pinned to core 0)
+//   node --import tsx bench/xds/run.ts clients              (synthetic; spawned, pinned to core 1)
 //
-// Environment: CLIENTS (default "1000,5000"), ROUNDS (5), FLAVOUR (sotw|delta),
-// STREAMS_PER_CHANNEL (250), DEBOUNCE_MS (100, the server's default).
+// Environment: MODE (pipeline|synthetic), CLIENTS (default "1000,5000"), ROUNDS (5),
+// FLAVOUR (sotw|delta), STREAMS_PER_CHANNEL (250), DEBOUNCE_MS (100, the server's default).
 
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { AdsServer } from "../../src/xds/ads-server.js";
 import { encodeResource, envoyRoot, TYPE_URLS } from "../../src/xds/envoy-protos.js";
 import type { EncodedResource, NodeSnapshot, ResourceSet, SnapshotSet } from "../../src/xds/snapshot.js";
+import { child as spawnChild, f1, memory, next, percentile, send, type Msg } from "./harness.js";
 
 const CLUSTERS = 100;
 const ROUTE_TABLES = 10;
 const now = () => performance.timeOrigin + performance.now();
 const role = process.argv[2] ?? "orchestrator";
-
-type Msg = Record<string, unknown> & { type: string };
 
 // ---- the synthetic snapshot set --------------------------------------------------------------
 
@@ -115,13 +116,6 @@ class SyntheticMesh {
   }
 }
 
-function memory() {
-  (globalThis as { gc?: () => void }).gc?.();
-  (globalThis as { gc?: () => void }).gc?.();
-  const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external + m.arrayBuffers };
-}
-
 // ---- server process --------------------------------------------------------------------------
 
 async function runServer(n: number): Promise<void> {
@@ -161,10 +155,6 @@ async function runServer(n: number): Promise<void> {
     }
   });
   send({ type: "ready", port });
-}
-
-function send(m: Msg): void {
-  process.send!(m);
 }
 
 // ---- load generator process ------------------------------------------------------------------
@@ -235,31 +225,8 @@ async function runClients(port: number, n: number, perChannel: number, flavour: 
 // ---- orchestrator ----------------------------------------------------------------------------
 
 function child(args: string[], core: string, nodeFlags: string[] = []): ChildProcess {
-  const file = fileURLToPath(import.meta.url);
-  const node = [process.execPath, ...nodeFlags, "--import", "tsx", file, ...args];
-  const hasTaskset = spawnSync("taskset", ["-V"]).status === 0;
-  const [cmd, ...rest] = hasTaskset ? ["taskset", "-c", core, ...node] : node;
-  return spawn(cmd!, rest, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return spawnChild(fileURLToPath(import.meta.url), args, core, nodeFlags);
 }
-
-function next(p: ChildProcess, type: string, timeoutMs = 300_000): Promise<Msg> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${type}" from child within ${timeoutMs} ms`)), timeoutMs);
-    const on = (m: Msg) => {
-      if (m.type !== type) return;
-      clearTimeout(timer);
-      p.off("message", on);
-      resolve(m);
-    };
-    p.on("message", on);
-  });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-const f1 = (x: number) => x.toFixed(1);
 
 async function orchestrate(): Promise<void> {
   const sizes = (process.env.CLIENTS ?? "1000,5000").split(",").map(Number);
@@ -308,4 +275,5 @@ async function orchestrate(): Promise<void> {
 
 if (role === "server") await runServer(Number(process.argv[3]));
 else if (role === "clients") await runClients(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), process.argv[6] as "sotw" | "delta");
-else await orchestrate();
+else if (process.env.MODE === "synthetic") await orchestrate();
+else await (await import("./pipeline.js")).orchestrate();

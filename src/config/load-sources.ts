@@ -6,7 +6,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ConfigPathNotFoundError, ConfigReadError } from "../errors.js";
 import type { Problem } from "./problem.js";
-import { parseYamlFile, type SourceDocument } from "./yaml-documents.js";
+import { parseYamlFile, type ParsedYamlFile, type SourceDocument } from "./yaml-documents.js";
 
 export interface LoadedSources {
   readonly files: string[];
@@ -45,8 +45,43 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-export async function loadSources(paths: readonly string[]): Promise<LoadedSources> {
+/**
+ * Parsed files kept between loads by a long-running process: a file whose text is
+ * unchanged is not parsed again (parsing dominates a reload of a large configuration
+ * in which one file changed). Entries of files no longer listed are dropped.
+ */
+export class ParseCache {
+  readonly #files = new Map<string, { text: string; parsed: ParsedYamlFile }>();
+  /** Files parsed (not taken from the cache) by the last load. */
+  parsed = 0;
+
+  get(file: string, text: string): ParsedYamlFile {
+    const hit = this.#files.get(file);
+    if (hit && hit.text === text) return hit.parsed;
+    const parsed = parseYamlFile(file, text);
+    // Shared between loads: nothing downstream may change a document.
+    for (const d of parsed.documents) deepFreeze(d.value);
+    this.#files.set(file, { text, parsed });
+    this.parsed++;
+    return parsed;
+  }
+
+  retain(files: readonly string[]): void {
+    const keep = new Set(files);
+    for (const f of this.#files.keys()) if (!keep.has(f)) this.#files.delete(f);
+    this.parsed = 0;
+  }
+}
+
+function deepFreeze(v: unknown): void {
+  if (v === null || typeof v !== "object" || Object.isFrozen(v)) return;
+  Object.freeze(v);
+  for (const x of Object.values(v)) deepFreeze(x);
+}
+
+export async function loadSources(paths: readonly string[], cache?: ParseCache): Promise<LoadedSources> {
   const files = await listConfigFiles(paths);
+  cache?.retain(files);
   const documents: SourceDocument[] = [];
   const problems: Problem[] = [];
   for (const file of files) {
@@ -56,7 +91,7 @@ export async function loadSources(paths: readonly string[]): Promise<LoadedSourc
     } catch (e) {
       throw new ConfigReadError(file, e);
     }
-    const parsed = parseYamlFile(file, text);
+    const parsed = cache ? cache.get(file, text) : parseYamlFile(file, text);
     documents.push(...parsed.documents);
     for (const issue of parsed.issues) {
       problems.push({

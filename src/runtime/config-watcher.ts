@@ -4,7 +4,7 @@
 
 import { EventEmitter } from "node:events";
 import { watch, type FSWatcher } from "chokidar";
-import { loadSources } from "../config/index.js";
+import { loadSources, ParseCache } from "../config/index.js";
 import type { Problem } from "../config/index.js";
 import { MeshgateError } from "../errors.js";
 import { buildModel, type ModelResult } from "../model/index.js";
@@ -15,6 +15,19 @@ export interface AppliedConfig {
   readonly result: ModelResult;
   readonly files: string[];
   readonly appliedAt: Date;
+  /** Where the time went (absent for configurations not produced by a watcher). */
+  readonly timings?: LoadTimings;
+}
+
+/** How long one load took, phase by phase (milliseconds; instants are epoch ms). */
+export interface LoadTimings {
+  /** The first file event of the change that led to this load; absent for the initial load and explicit reloads. */
+  readonly changedAt?: number;
+  readonly startedAt: number;
+  /** Reading and parsing the files. */
+  readonly loadMs: number;
+  /** Validating and resolving references (buildModel). */
+  readonly modelMs: number;
 }
 
 export interface RejectedConfig {
@@ -34,6 +47,9 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   #timer: NodeJS.Timeout | undefined;
   #loading: Promise<void> | undefined;
   #again = false;
+  readonly #parsed = new ParseCache();
+  /** First file event not yet covered by a load that started after it. */
+  #changedAt: number | undefined;
 
   constructor(
     readonly paths: readonly string[],
@@ -65,21 +81,27 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   }
 
   async #load(): Promise<void> {
+    const changedAt = this.#changedAt;
+    this.#changedAt = undefined;
+    const startedAt = Date.now();
+    const t0 = performance.now();
     let sources;
     try {
-      sources = await loadSources(this.paths);
+      sources = await loadSources(this.paths, this.#parsed);
     } catch (e) {
       const message = e instanceof MeshgateError ? e.message : String(e);
       this.emit("rejected", { problems: [], reason: message });
       return;
     }
+    const t1 = performance.now();
     const result = buildModel(sources.documents, sources.problems);
+    const timings: LoadTimings = { ...(changedAt !== undefined ? { changedAt } : {}), startedAt, loadMs: t1 - t0, modelMs: performance.now() - t1 };
     if (!result.usable) {
       const blocking = result.problems.filter((p) => p.blocking);
       this.emit("rejected", { problems: result.problems, reason: `${blocking.length} blocking problem(s); keeping ${this.#current ? `configuration version ${this.#current.version}` : "no configuration"}` });
       return;
     }
-    this.#current = { version: (this.#current?.version ?? 0) + 1, result, files: sources.files, appliedAt: new Date() };
+    this.#current = { version: (this.#current?.version ?? 0) + 1, result, files: sources.files, appliedAt: new Date(), timings };
     this.emit("applied", this.#current);
   }
 
@@ -94,6 +116,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
       ignored: (path, stats) => Boolean(stats?.isFile()) && !/\.ya?ml$/i.test(path),
     });
     this.#watcher.on("all", () => {
+      this.#changedAt ??= Date.now();
       clearTimeout(this.#timer);
       this.#timer = setTimeout(() => void this.reload(), debounceMs);
     });

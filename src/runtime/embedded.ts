@@ -47,7 +47,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
     lastRejected = undefined;
     const { result } = c;
     for (const p of result.problems) log[p.severity === "error" ? "error" : p.severity === "warning" ? "warn" : "info"](formatProblem(p, process.cwd()));
-    log.info({ version: c.version, resources: result.model.index.size, gateways: result.model.gateways.length, routes: result.model.routes.length, workloads: result.model.workloads.length }, "configuration applied");
+    log.info({ version: c.version, resources: result.model.index.size, gateways: result.model.gateways.length, routes: result.model.routes.length, workloads: result.model.workloads.length, ...(c.timings ? { loadMs: Math.round(c.timings.loadMs), modelMs: Math.round(c.timings.modelMs) } : {}) }, "configuration applied");
     compiling = compiling.then(() => controlPlane.apply(c));
   });
   watcher.on("rejected", (r: RejectedConfig) => {

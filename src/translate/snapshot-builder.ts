@@ -68,30 +68,15 @@ export class SnapshotBuilder {
       if (!this.clusters.clusters.has(RATE_LIMIT_CLUSTER)) this.clusters.clusters.set(RATE_LIMIT_CLUSTER, rateLimitServiceCluster(this.rateLimitService));
       clusterNames.add(RATE_LIMIT_CLUSTER);
     }
-    for (const t of tables) {
-      for (const vh of this.routeTables.get(t)!.virtualHosts) {
-        for (const r of vh.routes) {
-          if (r.action.kind !== "forward") continue;
-          for (const b of r.action.backends) if (b.cluster) clusterNames.add(b.cluster);
-          for (const m of r.action.mirrors ?? []) clusterNames.add(m.cluster);
-        }
-      }
-    }
+    for (const t of tables) for (const c of this.#clustersOf(t)) clusterNames.add(c);
     const clusters = [...clusterNames].sort(byString);
     const secrets = new Map<string, IrSecret>();
     for (const s of parts.secrets ?? []) secrets.set(s.name, s);
     const trustDomains = new Set<string>();
     for (const name of clusters) {
-      const tls = this.cluster(name).tls;
-      if (!tls) continue;
-      for (const secret of [tls.clientCertificate, tls.validationSecret]) {
-        const shared = secret !== undefined ? this.clusters.secrets.get(secret) : undefined;
-        if (shared) secrets.set(shared.name, shared);
-      }
-      // Mesh upstreams in another trust domain: the bundle must hold that domain's roots too.
-      if (tls.validationSecret === TRUST_BUNDLE_SECRET) {
-        for (const san of tls.subjectAltNames) if (san.type === "URI") trustDomains.add(new URL(san.value).host);
-      }
+      const needs = this.#upstreamTls(name);
+      for (const s of needs.secrets) secrets.set(s.name, s);
+      for (const d of needs.trustDomains) trustDomains.add(d);
     }
     if (parts.identity) {
       trustDomains.add(parts.identity.trustDomain);
@@ -113,5 +98,48 @@ export class SnapshotBuilder {
 
   cluster(name: string): IrCluster {
     return this.clusters.clusters.get(name)!;
+  }
+
+  // Thousands of sidecars share a namespace's outbound table: what a table and a cluster
+  // lead to is worked out once per translation, not once per proxy. Tables and clusters
+  // do not change once added.
+  readonly #tableClusters = new Map<string, readonly string[]>();
+  readonly #clusterTls = new Map<string, { secrets: IrSecret[]; trustDomains: string[] }>();
+
+  #clustersOf(table: string): readonly string[] {
+    let names = this.#tableClusters.get(table);
+    if (!names) {
+      const set = new Set<string>();
+      for (const vh of this.routeTables.get(table)!.virtualHosts) {
+        for (const r of vh.routes) {
+          if (r.action.kind !== "forward") continue;
+          for (const b of r.action.backends) if (b.cluster) set.add(b.cluster);
+          for (const m of r.action.mirrors ?? []) set.add(m.cluster);
+        }
+      }
+      this.#tableClusters.set(table, (names = [...set]));
+    }
+    return names;
+  }
+
+  /** The shared secrets a cluster's upstream TLS needs, and the trust domains its peers are in. */
+  #upstreamTls(name: string): { secrets: IrSecret[]; trustDomains: string[] } {
+    let needs = this.#clusterTls.get(name);
+    if (!needs) {
+      needs = { secrets: [], trustDomains: [] };
+      const tls = this.cluster(name).tls;
+      if (tls) {
+        for (const secret of [tls.clientCertificate, tls.validationSecret]) {
+          const shared = secret !== undefined ? this.clusters.secrets.get(secret) : undefined;
+          if (shared) needs.secrets.push(shared);
+        }
+        // Mesh upstreams in another trust domain: the bundle must hold that domain's roots too.
+        if (tls.validationSecret === TRUST_BUNDLE_SECRET) {
+          for (const san of tls.subjectAltNames) if (san.type === "URI") needs.trustDomains.push(new URL(san.value).host);
+        }
+      }
+      this.#clusterTls.set(name, needs);
+    }
+    return needs;
   }
 }

@@ -135,23 +135,53 @@ export function controlPlaneBytes(identifier: string): Uint8Array {
   return protobuf.Writer.create().uint32(tag(1)).string(identifier).finish();
 }
 
+// A push sends the same resources to every proxy in turn, each with its own nonce: the
+// part of the response that does not depend on the proxy is encoded once (the last one is
+// kept) and only the nonce is appended per proxy. Field order does not matter in protobuf.
+let lastSotw: { versionInfo: string; typeUrl: string; resources: readonly EncodedResource[]; body: Uint8Array } | undefined;
+let lastDelta: { systemVersion: string; typeUrl: string; resources: readonly EncodedResource[]; removed: readonly string[]; body: Uint8Array } | undefined;
+
+function same<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function withNonce(body: Uint8Array, nonce: string, controlPlaneField: number, controlPlane: Uint8Array): Buffer {
+  const tail = protobuf.Writer.create().uint32(tag(5)).string(nonce);
+  if (controlPlane.length) tail.uint32(tag(controlPlaneField)).bytes(controlPlane);
+  return Buffer.concat([body, tail.finish()]);
+}
+
 /** DiscoveryResponse { version_info = 1; resources = 2; type_url = 4; nonce = 5; control_plane = 6 }. */
 export function encodeSotwResponse(versionInfo: string, typeUrl: string, nonce: string, resources: readonly EncodedResource[], controlPlane: Uint8Array): Buffer {
-  const w = protobuf.Writer.create();
-  w.uint32(tag(1)).string(versionInfo);
-  for (const r of resources) w.uint32(tag(2)).bytes(anyBytes(r));
-  w.uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce);
-  if (controlPlane.length) w.uint32(tag(6)).bytes(controlPlane);
-  return Buffer.from(w.finish());
+  const hit = lastSotw;
+  let body: Uint8Array;
+  if (hit && hit.versionInfo === versionInfo && hit.typeUrl === typeUrl && same(hit.resources, resources)) body = hit.body;
+  else {
+    const w = protobuf.Writer.create();
+    w.uint32(tag(1)).string(versionInfo);
+    for (const r of resources) w.uint32(tag(2)).bytes(anyBytes(r));
+    w.uint32(tag(4)).string(typeUrl);
+    body = w.finish();
+    lastSotw = { versionInfo, typeUrl, resources: [...resources], body };
+  }
+  return withNonce(body, nonce, 6, controlPlane);
 }
 
 /** DeltaDiscoveryResponse { system_version_info = 1; resources = 2; type_url = 4; nonce = 5; removed_resources = 6; control_plane = 7 }. */
 export function encodeDeltaResponse(systemVersion: string, typeUrl: string, nonce: string, resources: readonly EncodedResource[], removed: readonly string[], controlPlane: Uint8Array): Buffer {
-  const w = protobuf.Writer.create();
-  w.uint32(tag(1)).string(systemVersion);
-  for (const r of resources) w.uint32(tag(2)).bytes(deltaResourceBytes(r));
-  w.uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce);
-  for (const name of removed) w.uint32(tag(6)).string(name);
-  if (controlPlane.length) w.uint32(tag(7)).bytes(controlPlane);
-  return Buffer.from(w.finish());
+  const hit = lastDelta;
+  let body: Uint8Array;
+  if (hit && hit.systemVersion === systemVersion && hit.typeUrl === typeUrl && same(hit.resources, resources) && same(hit.removed, removed)) body = hit.body;
+  else {
+    const w = protobuf.Writer.create();
+    w.uint32(tag(1)).string(systemVersion);
+    for (const r of resources) w.uint32(tag(2)).bytes(deltaResourceBytes(r));
+    w.uint32(tag(4)).string(typeUrl);
+    for (const name of removed) w.uint32(tag(6)).string(name);
+    body = w.finish();
+    lastDelta = { systemVersion, typeUrl, resources: [...resources], removed: [...removed], body };
+  }
+  return withNonce(body, nonce, 7, controlPlane);
 }

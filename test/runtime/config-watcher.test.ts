@@ -56,6 +56,32 @@ test("a file change is picked up; an invalid change keeps the last good model an
   });
 });
 
+test("an applied configuration says when its change was seen and how long loading and validating took", async () => {
+  await withDir(async (dir) => {
+    const file = join(dir, "svc.yaml");
+    writeFileSync(file, service("a", 80));
+    const watcher = new ConfigWatcher([dir], { debounceMs: 50 });
+    try {
+      const first = once(watcher, "applied");
+      await watcher.start();
+      const [v1] = (await first) as [AppliedConfig];
+      assert.equal(v1.timings?.changedAt, undefined, "the initial load follows no file change");
+      assert.ok(v1.timings!.loadMs >= 0 && v1.timings!.modelMs >= 0);
+
+      const applied = once(watcher, "applied");
+      const wrote = Date.now();
+      writeFileSync(file, service("a", 8080));
+      const [v2] = (await applied) as [AppliedConfig];
+      const t = v2.timings!;
+      assert.ok(t.changedAt !== undefined && t.changedAt >= wrote, "the change was seen after the write");
+      assert.ok(t.startedAt - t.changedAt >= 45, `the load started a debounce after the change (${t.startedAt - t.changedAt} ms)`);
+      assert.ok(v2.appliedAt.getTime() >= t.startedAt);
+    } finally {
+      await watcher.close();
+    }
+  });
+});
+
 test("bursts of changes are debounced into one reload; editor-style rename-into-place works", async () => {
   await withDir(async (dir) => {
     const file = join(dir, "svc.yaml");

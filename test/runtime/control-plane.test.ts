@@ -48,8 +48,15 @@ async function start(t: import("node:test").TestContext) {
 
 test("a sidecar authenticated by its SVID gets its own certificate over the mTLS port; the plaintext port never serves it", async (t) => {
   const { cp, track } = await start(t);
+  assert.equal(cp.lastCompile, undefined);
+  const before = Date.now();
   assert.equal(await cp.apply(applied(1, CONFIG("24h"))), true);
   assert.ok(cp.ports.xdsTls, "the mTLS port is bound once a Mesh exists");
+  const report = cp.lastCompile!;
+  assert.equal(report.version, "1");
+  assert.ok(report.servedAt >= before);
+  assert.ok(report.translateMs >= 0 && report.snapshotMs >= 0 && report.certificatesMs > 0, "issuing the mesh CA takes measurable time");
+  assert.ok(report.encoded > 0, "a first build encodes every resource");
 
   // Bootstrap credentials: the SVID the control plane issues for that workload (what `meshgate pki issue` gives an operator).
   const svid = cp.certificates.svid("spiffe://shop.local/ns/shop/sa/cart");
@@ -83,6 +90,7 @@ test("a configuration that cannot be compiled keeps the last good snapshot servi
   const broken = CONFIG("24h").replace("spec: { trustDomain: shop.local, namespaces: [shop], workloadCertTTL: 24h }", "spec: { trustDomain: shop.local, namespaces: [shop], ca: { mode: Provided, path: /nonexistent/cacerts } }");
   assert.equal(await cp.apply(applied(2, broken)), false);
   assert.equal(cp.lastFailure?.version, 2);
+  assert.equal(cp.lastCompile?.version, "1", "the report is of the snapshot still serving");
   assert.match(cp.lastFailure!.reason, /Mesh app: .*nonexistent/);
   const c = new SotwClient(track(adsChannel(cp.ports.xds)), "sidecar~shop~cart-v1");
   c.send({ typeUrl: TYPE_URLS.cluster });

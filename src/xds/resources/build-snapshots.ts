@@ -69,6 +69,8 @@ class Build {
   private readonly endpoints = new Map<string, EncodedResource>();
   private readonly routes = new Map<string, EncodedResource>();
   private readonly localLimitTables = new Map<string, boolean>();
+  /** Every sidecar of a service account shares its SVID and bundle: encoded once per build. */
+  private readonly secrets = new Map<string, EncodedResource>();
   private readonly version: string;
 
   constructor(
@@ -192,6 +194,15 @@ class Build {
   }
 
   private secret(s: IrProxy["secrets"][number]): EncodedResource {
+    // Within one build the certificate source's material is fixed: the description is the key.
+    const key = s.kind === "svid" || s.kind === "trust-bundle" ? JSON.stringify(s) : undefined;
+    if (key === undefined) return this.encodeSecret(s);
+    let res = this.secrets.get(key);
+    if (!res) this.secrets.set(key, (res = this.encodeSecret(s)));
+    return res;
+  }
+
+  private encodeSecret(s: IrProxy["secrets"][number]): EncodedResource {
     // SVIDs and bundles come from the certificate source; their material is the input.
     const input = s.kind === "svid" ? { s, m: this.certs.svid(s.spiffeId) } : s.kind === "trust-bundle" ? { s, pem: this.certs.trustBundle(s.trustDomains) } : s;
     return this.cache.get("secret", s.name, input, () => secretResource(s, this.certs));
