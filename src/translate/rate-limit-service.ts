@@ -65,7 +65,19 @@ export function withRateLimitFilter(listeners: readonly IrListener[], needsFilte
     h.filters.globalRateLimit || !needsFilter(h.routeTable)
       ? h
       : { ...h, filters: { ...h.filters, globalRateLimit: { domain: DEFAULT_RATE_LIMIT_DOMAIN, rules: [], serviceCluster: RATE_LIMIT_CLUSTER } } };
-  return listeners.map((l) => (l.kind === "api" ? { ...l, http: add(l.http) } : { ...l, filterChains: l.filterChains.map((c) => ({ ...c, http: add(c.http) })) }));
+  // Listeners left unchanged stay the same objects: most proxies have no global limits,
+  // and this runs once per proxy.
+  return listeners.map((l) => {
+    if (l.kind === "api") {
+      const http = add(l.http);
+      return http === l.http ? l : { ...l, http };
+    }
+    const chains = l.filterChains.map((c) => {
+      const http = add(c.http);
+      return http === c.http ? c : { ...c, http };
+    });
+    return chains.every((c, i) => c === l.filterChains[i]) ? l : { ...l, filterChains: chains };
+  });
 }
 
 /** Connection managers of these listeners that call the rate limit service. */

@@ -62,7 +62,7 @@ export class SnapshotBuilder {
     // Global rate limits are enforced by the ratelimit filter calling the rate limit
     // service. Proxyless gRPC clients run no such filter (and reject static or DNS
     // clusters), so the client view gets neither.
-    const listeners = parts.role === "client" ? parts.listeners : withRateLimitFilter(parts.listeners, (t) => hasGlobalRateLimits(this.routeTables.get(t)!));
+    const listeners = parts.role === "client" ? parts.listeners : withRateLimitFilter(parts.listeners, (t) => this.#hasGlobalRateLimits(t));
     const clusterNames = new Set<string>();
     if (parts.role !== "client" && usesRateLimitService(listeners)) {
       if (!this.clusters.clusters.has(RATE_LIMIT_CLUSTER)) this.clusters.clusters.set(RATE_LIMIT_CLUSTER, rateLimitServiceCluster(this.rateLimitService));
@@ -104,6 +104,14 @@ export class SnapshotBuilder {
   // lead to is worked out once per translation, not once per proxy. Tables and clusters
   // do not change once added.
   readonly #tableClusters = new Map<string, readonly string[]>();
+  readonly #tableGlobalLimits = new Map<string, boolean>();
+
+  /** Per route table, once per translation (shared tables are used by every sidecar). */
+  #hasGlobalRateLimits(table: string): boolean {
+    let has = this.#tableGlobalLimits.get(table);
+    if (has === undefined) this.#tableGlobalLimits.set(table, (has = hasGlobalRateLimits(this.routeTables.get(table)!)));
+    return has;
+  }
   readonly #clusterTls = new Map<string, { secrets: IrSecret[]; trustDomains: string[] }>();
 
   #clustersOf(table: string): readonly string[] {
