@@ -10,7 +10,7 @@
 //
 // Environment: CLIENTS (default "1000,5000"), ROUNDS (5), FLAVOUR (sotw|delta),
 // STREAMS_PER_CHANNEL (250), DEBOUNCE_MS (xDS push debounce, default 100 as in
-// `meshgate up`), WATCH_DEBOUNCE_MS (config watcher debounce, default 200 as in `meshgate up`),
+// `meshgate up`), WATCH_DEBOUNCE_MS (config watcher debounce, default 50 as in `meshgate up`),
 // SERVER_CPU_PROF (a directory: write a CPU profile of the server process there).
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -255,7 +255,7 @@ export async function orchestrate(): Promise<void> {
   const perChannel = Number(process.env.STREAMS_PER_CHANNEL ?? 250);
   console.log(
     `node ${process.version}, ${process.platform}/${process.arch}; pipeline mode (meshgate up's control plane); ${flavour}; ${SERVICES} Services with a GAMMA route each, N Workloads + 1 Gateway; ` +
-      `${perChannel} streams per HTTP/2 connection; watcher debounce ${process.env.WATCH_DEBOUNCE_MS ?? 200} ms, xDS debounce ${process.env.DEBOUNCE_MS ?? 100} ms; load average ${loadAverage()}`,
+      `${perChannel} streams per HTTP/2 connection; watcher debounce ${process.env.WATCH_DEBOUNCE_MS ?? 50} ms, xDS debounce ${process.env.DEBOUNCE_MS ?? 100} ms; load average ${loadAverage()}`,
   );
   for (const n of sizes) {
     const tmp = mkdtempSync(join(tmpdir(), "meshgate-bench-"));

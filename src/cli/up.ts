@@ -20,7 +20,7 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
     .option("--xds-debounce <ms>", "collect configuration changes for this long before pushing to proxies", "100")
     .option("--ratelimit-service <host:port>", "where proxies reach the global rate limit service (BackendTrafficPolicy rateLimit.type Global)", "127.0.0.1:18081")
     .option("--state-dir <dir>", "where managed CA keys and certificates are kept (keys 0600)", ".meshgate")
-    .option("--debounce <ms>", "wait this long after a file change before reloading", "200")
+    .option("--debounce <ms>", "wait this long after a file change before reloading", "50")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nExample:\n  meshgate up --config examples/bookinfo --admin 127.0.0.1:15000 --xds 127.0.0.1:15010")
     .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; ratelimitService: string; stateDir: string; debounce: string; logFormat: LogFormat }) => {

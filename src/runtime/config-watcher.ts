@@ -108,7 +108,9 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   /** Loads once, then watches the paths until close(). */
   async start(): Promise<void> {
     await this.reload();
-    const debounceMs = this.options.debounceMs ?? 200;
+    // Short: editors' multi-file saves land within it, and the xDS push debounce coalesces what
+    // still arrives separately, so a longer wait here only delays every change.
+    const debounceMs = this.options.debounceMs ?? 50;
     this.#watcher = watch([...this.paths], {
       ignoreInitial: true,
       // Editors write a temp file then rename it: wait for the write to settle.
