@@ -16,7 +16,7 @@ const FORBIDDEN: Record<string, string[]> = {
   translate: ["xds", "proxy", "runtime", "cli"],
   ir: ["model", "translate", "xds", "proxy", "runtime", "cli"],
   xds: ["model", "translate", "proxy", "runtime", "cli"],
-  proxy: ["model", "translate", "config", "runtime", "cli"],
+  proxy: ["model", "translate", "ir", "config", "runtime", "cli"],
   pki: ["model", "translate", "xds", "proxy", "runtime", "cli", "config"],
   telemetry: ["model", "translate", "xds", "proxy", "runtime", "cli", "config"],
 };
