@@ -22,6 +22,7 @@ export const PROBLEM_CODES = {
   MG_TARGET_NOT_FOUND: "A policy's targetRef or selector-free reference names a resource that is not defined.",
   MG_MESH_CONFLICT: "A namespace is claimed by more than one Mesh, or meshes that share a root CA name different trust domains.",
   MG_UNSUPPORTED: "A valid setting that meshgate does not implement; it is rejected rather than silently ignored.",
+  MG_ADDRESS_IN_USE: "Two Gateways would bind the same address and port (0.0.0.0 overlaps every address); the newer one is not Programmed.",
   MG_PORT_CONFLICT: "Two Workloads (or a Workload and another's sidecar) would listen on the same address and port.",
   MG_NO_MESH: "A Workload is in a namespace that no Mesh lists, so it has no trust domain and cannot get an identity.",
   MG_NO_ENDPOINTS: "A Service used as a backend has no ready endpoints (no EndpointSlice and no Workload backs it).",

@@ -27,8 +27,9 @@ import { authorizationFor } from "./security/authorization-policy.js";
 import { jwtAuthnFor } from "./security/request-authentication.js";
 import { httpConnectionManager, httpFilters, type SnapshotBuilder } from "./snapshot-builder.js";
 
+/** Accepted, and not refused a socket (an address collision makes Programmed False at once). */
 export function isAccepted(gw: GatewayModel): boolean {
-  return gw.conditions.find((c) => c.type === "Accepted")?.status === "True";
+  return gw.conditions.find((c) => c.type === "Accepted")?.status === "True" && gw.conditions.find((c) => c.type === "Programmed")?.status !== "False";
 }
 
 export function gatewayProxy(model: Model, gw: GatewayModel, b: SnapshotBuilder): IrProxy {

@@ -35,9 +35,17 @@ export function conformanceTests(): string[] {
 }
 
 export function conformanceDocuments(testFile: string): SourceDocument[] {
-  return [
+  const docs = [
     ...parseYamlFile("suite-extras.yaml", SUITE_EXTRAS).documents,
     ...read(join(CONFORMANCE_DIR, "base", "manifests.yaml")),
     ...read(join(CONFORMANCE_DIR, "tests", testFile)),
   ];
+  // In a cluster each Gateway gets its own address; on one machine two Gateways on port
+  // 80 need distinct loopback addresses (else the newer is refused: MG_ADDRESS_IN_USE).
+  let n = 0;
+  for (const d of docs) {
+    const v = d.value as { kind?: string; spec?: { addresses?: unknown[] } };
+    if (v.kind === "Gateway" && v.spec && !v.spec.addresses) v.spec.addresses = [{ type: "IPAddress", value: `127.0.1.${++n}` }];
+  }
+  return docs;
 }

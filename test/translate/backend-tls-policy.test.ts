@@ -66,7 +66,7 @@ kind: Gateway
 metadata: { name: meshed, namespace: edge }
 spec:
   gatewayClassName: meshgate
-  listeners: [{ name: http, port: 80, protocol: HTTP, allowedRoutes: { namespaces: { from: All } } }]
+  listeners: [{ name: http, port: 81, protocol: HTTP, allowedRoutes: { namespaces: { from: All } } }]
 ---
 apiVersion: meshgate.dev/v1alpha1
 kind: Mesh

@@ -56,7 +56,53 @@ export function buildGateways(index: ResourceIndex, classes: GatewayClassResult,
     if (!ours.has(className)) continue; // another controller's Gateway: not ours to report on
     gateways.push(buildGateway(index, gw, accepted.has(className), sink));
   }
+  refuseAddressCollisions(gateways, sink);
   return gateways;
+}
+
+/**
+ * Each Gateway's proxy binds its listener ports on its first address (0.0.0.0 without
+ * one), so two Gateways on one machine cannot share an address and port — and 0.0.0.0
+ * overlaps every address. The oldest Gateway (creationTimestamp, then namespace/name)
+ * keeps the socket; the other is not Programmed and says which Gateway holds it.
+ */
+function refuseAddressCollisions(gateways: GatewayModel[], sink: ProblemSink): void {
+  const holders = new Map<number, { gw: GatewayModel; address: string }[]>();
+  for (const gw of [...gateways].sort(olderFirst)) {
+    if (gw.conditions[0]?.status !== "True") continue;
+    const address = gw.addresses[0] ?? "0.0.0.0";
+    const ports = [...new Set(gw.listeners.filter((l) => l.ready).map((l) => l.port))];
+    const clash = ports
+      .map((port) => ({ port, holder: holders.get(port)?.find((h) => h.address === address || h.address === "0.0.0.0" || address === "0.0.0.0") }))
+      .find((c) => c.holder);
+    if (clash?.holder) {
+      const other = `${clash.holder.gw.resource.namespace}/${clash.holder.gw.resource.name}`;
+      const message = `${address}:${clash.port} is already used by Gateway ${other} (${clash.holder.address}:${clash.port}); give this Gateway another spec.addresses value or port`;
+      sink.error("MG_ADDRESS_IN_USE", gw.resource, gw.addresses.length > 0 ? ["spec", "addresses", 0] : ["spec", "listeners"], message);
+      const i = gw.conditions.findIndex((c) => c.type === "Programmed");
+      gw.conditions[i] = condition("Programmed", "False", "AddressNotUsable", message);
+      continue;
+    }
+    for (const port of ports) {
+      const list = holders.get(port) ?? [];
+      list.push({ gw, address });
+      holders.set(port, list);
+    }
+  }
+}
+
+function olderFirst(a: GatewayModel, b: GatewayModel): number {
+  const created = (g: GatewayModel) => Date.parse(String((g.resource.object.metadata as Obj | undefined)?.creationTimestamp ?? ""));
+  const ta = created(a);
+  const tb = created(b);
+  if (ta !== tb) {
+    if (Number.isNaN(ta)) return 1; // no timestamp counts as newest
+    if (Number.isNaN(tb)) return -1;
+    return ta - tb;
+  }
+  const ka = `${a.resource.namespace}/${a.resource.name}`;
+  const kb = `${b.resource.namespace}/${b.resource.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
 function buildGateway(index: ResourceIndex, gw: AnyResource, classAccepted: boolean, sink: ProblemSink): GatewayModel {

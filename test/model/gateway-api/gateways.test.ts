@@ -214,3 +214,38 @@ spec:
   assert.deepEqual(problemLines(r, "error"), ["MG_BACKEND_NOT_FOUND @11:40 spec.rules[0].backendRefs[0].port: Service apps/web has no port 8080 (ports: 80)"]);
   assert.equal(statusOf(r, "HTTPRoute", "apps", "r").parents[0].conditions[1].reason, "BackendNotFound");
 });
+
+const gwAt = (name: string, address: string | undefined, port: number, created: string) => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: ${name}, namespace: infra, creationTimestamp: "${created}" }
+spec:
+  gatewayClassName: meshgate
+${address ? `  addresses: [{ type: IPAddress, value: ${address} }]\n` : ""}  listeners:
+    - { name: http, port: ${port}, protocol: HTTP }
+`;
+
+test("Gateways on distinct addresses share a port; a collision leaves the newer one not Programmed, naming the holder", () => {
+  const r = modelOf(
+    GATEWAY_CLASS +
+      gwAt("a", "127.0.0.2", 80, "2026-01-01T00:00:00Z") +
+      gwAt("b", "127.0.0.3", 80, "2026-01-02T00:00:00Z") +
+      gwAt("c", "127.0.0.2", 80, "2026-01-03T00:00:00Z") +
+      gwAt("d", undefined, 80, "2026-01-04T00:00:00Z") +
+      gwAt("e", undefined, 8080, "2026-01-05T00:00:00Z"),
+  );
+  const programmed = (n: string) => conds(statusOf(r, "Gateway", "infra", n).conditions).Programmed;
+  assert.equal(programmed("a"), "Unknown/Pending");
+  assert.equal(programmed("b"), "Unknown/Pending");
+  assert.equal(programmed("c"), "False/AddressNotUsable");
+  assert.equal(programmed("d"), "False/AddressNotUsable", "0.0.0.0 overlaps 127.0.0.2 and 127.0.0.3");
+  assert.equal(programmed("e"), "Unknown/Pending");
+  const lines = problemLines(r);
+  assert.ok(lines.some((l) => l.startsWith("MG_ADDRESS_IN_USE") && l.includes("spec.addresses[0]: 127.0.0.2:80 is already used by Gateway infra/a")), lines.join("\n"));
+});
+
+test("the oldest Gateway keeps the address even when listed last", () => {
+  const r = modelOf(GATEWAY_CLASS + gwAt("young", "127.0.0.2", 80, "2026-03-01T00:00:00Z") + gwAt("old", "127.0.0.2", 80, "2026-01-01T00:00:00Z"));
+  assert.equal(conds(statusOf(r, "Gateway", "infra", "old").conditions).Programmed, "Unknown/Pending");
+  assert.equal(conds(statusOf(r, "Gateway", "infra", "young").conditions).Programmed, "False/AddressNotUsable");
+});
