@@ -231,8 +231,9 @@ export class XdsTlsConfigError extends MeshgateError {
 
 /** An ADS response the proxy cannot take as it is (the client NACKs it with this message). */
 export class XdsResponseInvalidError extends MeshgateError {
-  constructor(readonly typeUrl: string, detail: string) {
-    super("ERR_XDS_RESPONSE_INVALID", `${typeUrl.slice(typeUrl.lastIndexOf("/") + 1)} response: ${detail}`);
+  /** `responseType`: the xDS name of the response's type (LDS, RDS, CDS, EDS, SDS). */
+  constructor(readonly responseType: string, detail: string) {
+    super("ERR_XDS_RESPONSE_INVALID", `${responseType} response: ${detail}`);
   }
 }
 

@@ -379,11 +379,16 @@ export class AdsClient {
   #candidate(kind: ResourceKind, res: DecodedResponse): Candidate {
     const before = this.#held[kind];
     const incoming = new Map<string, Held>();
-    for (const r of res.resources) {
-      if (r.typeUrl !== res.typeUrl) throw new XdsResponseInvalidError(res.typeUrl, `holds a resource of type ${r.typeUrl}`);
-      const name = nameOf(r.value);
-      if (!name) throw new XdsResponseInvalidError(res.typeUrl, `a ${XDS_NAME[kind]} resource has no name`);
-      if (incoming.has(name)) throw new XdsResponseInvalidError(res.typeUrl, `${name} appears twice`);
+    for (const [i, r] of res.resources.entries()) {
+      if (r.typeUrl !== res.typeUrl) throw new XdsResponseInvalidError(XDS_NAME[kind], `holds a resource of type ${r.typeUrl}`);
+      let name: string | undefined;
+      try {
+        name = nameOf(r.value);
+      } catch (e) {
+        throw new XdsResponseInvalidError(XDS_NAME[kind], `resource #${i} cannot be decoded: ${(e as Error).message}`);
+      }
+      if (!name) throw new XdsResponseInvalidError(XDS_NAME[kind], "a resource has no name");
+      if (incoming.has(name)) throw new XdsResponseInvalidError(XDS_NAME[kind], `${name} appears twice`);
       const old = before.get(name);
       if (old && old.bytes.equals(r.value)) {
         incoming.set(name, old);
@@ -393,7 +398,7 @@ export class AdsClient {
       try {
         value = decodeResource(res.typeUrl, r.value);
       } catch (e) {
-        throw new XdsResponseInvalidError(res.typeUrl, `${name} cannot be decoded: ${(e as Error).message}`);
+        throw new XdsResponseInvalidError(XDS_NAME[kind], `${name} cannot be decoded: ${(e as Error).message}`);
       }
       incoming.set(name, { bytes: Buffer.from(r.value), value });
     }

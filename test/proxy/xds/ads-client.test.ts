@@ -293,3 +293,53 @@ test("over mTLS with a workload SVID, a sidecar receives its certificate and tru
   assert.equal(proxyReport(cp, node)!.identity, "spiffe://shop.local/ns/shop/sa/cart");
   assert.ok(rec.client.state.listeners.size > 0);
 });
+
+test("when a listener goes, its route table leaves the state in the same apply", async (t) => {
+  const cp = await startControlPlane(t);
+  assert.ok(await cp.apply(applied(1, gatewayConfig())));
+  const rec = startClient(t, `unix://${cp.ports.xdsLocal}`);
+  await waitFor(() => rec.client.ready && proxyReport(cp)?.status === "SYNCED", 5000);
+  assert.equal(rec.client.state.routes.size, 2);
+  const withoutPlain = gatewayConfig()
+    .replace("    - { name: plain, port: 8080, protocol: HTTP }\n", "")
+    .replace(/---\napiVersion: gateway.networking.k8s.io\/v1\nkind: HTTPRoute\nmetadata: \{ name: plain[\s\S]*$/, "");
+  assert.ok(await cp.apply(applied(2, withoutPlain)));
+  await waitFor(() => proxyReport(cp)?.status === "SYNCED" && proxyReport(cp)?.version === "2", 5000);
+  const s = rec.client.state;
+  assert.deepEqual([...s.listeners.keys()], ["0.0.0.0_8443"]);
+  assert.deepEqual([...s.routes.keys()], ["gateway|infra|gw|8443|shop"]);
+  assert.equal(rec.applies.at(-1)!.kind, "listener", "the route table went with the listener, in the same apply");
+  assert.equal(rec.applies.at(-1)!.candidate.routes.size, 1);
+  assert.deepEqual(rec.client.missing(), []);
+  assert.equal(rec.client.counters.nacks, 0);
+});
+
+test("a response the client cannot take as it is (a resource of another type, bytes that do not decode) is NACKed without bothering the proxy", async (t) => {
+  const { AdsServer } = await import("../../../src/xds/ads-server.js");
+  const { node, res, snapshotSet } = await import("../../helpers/xds-snapshots.js");
+  const listener = res.listener("l", "r");
+  const wrongType = { ...res.cluster("c"), name: "l2", typeUrl: listener.typeUrl };
+  // name "c", then a field whose length runs past the end.
+  const garbage = { ...res.cluster("c"), value: Uint8Array.from([0x0a, 0x01, 0x63, 0x12, 0x7f, 0x00]) };
+  const server = new AdsServer({ security: { mode: "plaintext" }, debounceMs: 5, snapshot: snapshotSet("1", { [GW]: node("1", { listener: [listener], cluster: [garbage] }) }) });
+  const port = await server.listen("127.0.0.1:0");
+  t.after(() => server.close());
+  const rec = startClient(t, `127.0.0.1:${port}`);
+  await waitFor(() => rec.client.counters.nacks >= 1 && server.syncz().proxies[0]?.types.CDS?.status === "NACKED", 5000);
+  const cds = server.syncz().proxies[0]!.types.CDS!;
+  assert.equal(cds.status, "NACKED");
+  assert.match(cds.nacked!.detail, /^CDS response: c cannot be decoded: /);
+  assert.equal(rec.client.state.clusters.size, 0);
+  assert.ok(rec.applies.every((a) => a.kind !== "cluster"), "apply never saw the cluster");
+
+  // The listener set now carries a resource typed as a Listener inside a CDS response.
+  server.update(snapshotSet("2", { [GW]: node("2", { listener: [listener], cluster: [wrongType as typeof listener] }) }));
+  await waitFor(() => server.syncz().proxies[0]?.types.CDS?.nacked?.version === "2", 5000);
+  assert.match(server.syncz().proxies[0]!.types.CDS!.nacked!.detail, /^CDS response: holds a resource of type type\.googleapis\.com\/envoy\.config\.listener\.v3\.Listener/);
+
+  server.update(snapshotSet("3", { [GW]: node("3", { listener: [listener], cluster: [res.cluster("c")] }) }));
+  await waitFor(() => server.syncz().proxies[0]?.types.CDS?.status === "SYNCED", 5000);
+  assert.deepEqual([...rec.client.state.clusters.keys()], ["c"]);
+  assert.equal(rec.client.state.versions.cluster, "3");
+  assert.deepEqual(rec.client.missing(), ["c", "r"], "the route table and endpoints the listener and cluster name are not served");
+});
