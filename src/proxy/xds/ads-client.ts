@@ -46,7 +46,7 @@ export interface AdsClientOptions {
   /** Reconnect delay: doubles from `initialMs` (250) up to `maxMs` (10,000), with jitter. */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   readonly logger?: Logger;
-  /** Extra grpc-js channel options. */
+  /** Extra grpc-js channel options (default: 64 MiB messages, keepalive pings every 30 s). */
   readonly channelOptions?: grpc.ChannelOptions;
 }
 
@@ -204,6 +204,9 @@ export class AdsClient {
       // A fresh channel per attempt, not shared with other clients of the process: the
       // reconnect pace is this client's backoff, not a shared subchannel's.
       "grpc.use_local_subchannel_pool": 1,
+      // A control plane whose host vanished sends no FIN: pings find out, so the proxy reconnects.
+      "grpc.keepalive_time_ms": 30_000,
+      "grpc.keepalive_timeout_ms": 10_000,
       ...this.#opts.channelOptions,
     });
     const raw = (b: Buffer) => b;
