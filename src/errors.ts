@@ -32,6 +32,8 @@ export type ErrorCode =
   // xDS server and proxy status
   | "ERR_XDS_LISTEN"
   | "ERR_XDS_TLS_CONFIG"
+  // the proxy's xDS client
+  | "ERR_XDS_RESPONSE_INVALID"
   | "ERR_ADMIN_UNREACHABLE";
 
 export class MeshgateError extends Error {
@@ -224,6 +226,14 @@ export class XdsListenError extends MeshgateError {
 export class XdsTlsConfigError extends MeshgateError {
   constructor(reason: string, cause?: unknown) {
     super("ERR_XDS_TLS_CONFIG", `the xDS server's TLS configuration is unusable: ${reason}`, { cause });
+  }
+}
+
+/** An ADS response the proxy cannot take as it is (the client NACKs it with this message). */
+export class XdsResponseInvalidError extends MeshgateError {
+  /** `responseType`: the xDS name of the response's type (LDS, RDS, CDS, EDS, SDS). */
+  constructor(readonly responseType: string, detail: string) {
+    super("ERR_XDS_RESPONSE_INVALID", `${responseType} response: ${detail}`);
   }
 }
 

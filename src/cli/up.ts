@@ -1,5 +1,6 @@
 // `meshgate up --config PATH...`: run everything embedded on this machine until Ctrl-C.
 
+import { join } from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
 import { UsageError } from "../errors.js";
@@ -19,7 +20,7 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
     .option("--xds-tls <host:port>", "mTLS xDS (ADS): proxies authenticate with their SVID and get their secrets", "127.0.0.1:15012")
     .option("--xds-debounce <ms>", "collect configuration changes for this long before pushing to proxies", "100")
     .option("--ratelimit-service <host:port>", "where proxies reach the global rate limit service (BackendTrafficPolicy rateLimit.type Global)", "127.0.0.1:18081")
-    .option("--state-dir <dir>", "where managed CA keys and certificates are kept (keys 0600)", ".meshgate")
+    .option("--state-dir <dir>", "where managed CA keys and certificates are kept (keys 0600), and the local xDS socket xds.sock (0600)", ".meshgate")
     .option("--debounce <ms>", "wait this long after a file change before reloading", "50")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nExample:\n  meshgate up --config examples/bookinfo --admin 127.0.0.1:15000 --xds 127.0.0.1:15010")
@@ -41,8 +42,8 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
       const debounceMs = millis("--debounce", opts.debounce);
       const xdsDebounceMs = millis("--xds-debounce", opts.xdsDebounce);
       const logger = createLogger({ format: opts.logFormat });
-      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, stateDir: opts.stateDir, debounceMs: xdsDebounceMs, rateLimitService } });
-      process.stdout.write(`meshgate is up. Admin: ${runtime.adminUrl}/readyz  ${runtime.adminUrl}/config_dump  ${runtime.adminUrl}/debug/syncz\nxDS: ${runtime.xdsAddress} (plaintext)\nPress Ctrl-C to stop.\n`);
+      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, xdsLocal: join(opts.stateDir, "xds.sock"), stateDir: opts.stateDir, debounceMs: xdsDebounceMs, rateLimitService } });
+      process.stdout.write(`meshgate is up. Admin: ${runtime.adminUrl}/readyz  ${runtime.adminUrl}/config_dump  ${runtime.adminUrl}/debug/syncz\nxDS: ${runtime.xdsAddress} (plaintext), ${runtime.xdsLocalTarget} (local, this user only)\nPress Ctrl-C to stop.\n`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, "shutting down");

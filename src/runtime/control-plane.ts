@@ -4,6 +4,7 @@
 // configuration under a new version (`<config>+certs.<n>`), so proxies pick up new
 // certificates the way they pick up any change.
 
+import { resolve } from "node:path";
 import { translate } from "../translate/index.js";
 import type { IrSnapshot } from "../ir/index.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -25,6 +26,11 @@ export interface ControlPlaneOptions {
   readonly xds: Address;
   /** mTLS ADS: proxies authenticate with their SVID and get their own secrets. Needs a Mesh. */
   readonly xdsTls?: Address;
+  /**
+   * Local ADS on this Unix socket path (created 0600; a stale file is replaced): for the
+   * proxies this process starts itself, which get the secrets of the node id they claim.
+   */
+  readonly xdsLocal?: string;
   readonly debounceMs?: number;
   /** Where proxies reach the global rate limit service (default 127.0.0.1:18081). */
   readonly rateLimitService?: Address;
@@ -61,13 +67,14 @@ export class ControlPlane {
   readonly #log: Logger;
   readonly #plaintext: AdsServer;
   #tls: AdsServer | undefined;
+  #local: AdsServer | undefined;
   #ir: IrSnapshot | undefined;
   #identities = new Map<string, string>();
   #renewals = 0;
   #renewTimer: NodeJS.Timeout | undefined;
   #lastFailure: CompileFailure | undefined;
   #lastCompile: CompileReport | undefined;
-  #ports: { xds: number; xdsTls?: number } = { xds: 0 };
+  #ports: { xds: number; xdsTls?: number; xdsLocal?: string } = { xds: 0 };
 
   private constructor(readonly options: ControlPlaneOptions) {
     this.#log = options.logger;
@@ -75,16 +82,28 @@ export class ControlPlane {
     this.#builder = new SnapshotBuilder(this.certificates);
     const common = { tracker: this.tracker, logger: this.#log, ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}) };
     this.#plaintext = new AdsServer({ ...common, security: { mode: "plaintext" } });
+    if (options.xdsLocal !== undefined) this.#local = new AdsServer({ ...common, security: { mode: "local" } });
   }
 
-  /** Binds the plaintext xDS port; the mTLS one is bound at the first configuration with a Mesh. */
+  /** Binds the plaintext xDS port and the local socket; the mTLS port is bound at the first configuration with a Mesh. */
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
     const cp = new ControlPlane(options);
     cp.#ports.xds = await cp.#plaintext.listen(`${options.xds.host}:${options.xds.port}`);
+    if (cp.#local && options.xdsLocal !== undefined) {
+      try {
+        const path = resolve(options.xdsLocal);
+        await cp.#local.listen(path);
+        cp.#ports.xdsLocal = path;
+      } catch (e) {
+        await cp.close();
+        throw e;
+      }
+    }
     return cp;
   }
 
-  get ports(): { readonly xds: number; readonly xdsTls?: number } {
+  /** The bound xDS endpoints: TCP ports, and the local socket's absolute path. */
+  get ports(): { readonly xds: number; readonly xdsTls?: number; readonly xdsLocal?: string } {
     return this.#ports;
   }
 
@@ -133,6 +152,7 @@ export class ControlPlane {
   #serve(set: Parameters<AdsServer["update"]>[0]): void {
     this.#plaintext.update(set);
     this.#tls?.update(set);
+    this.#local?.update(set);
   }
 
   async #ensureTls(): Promise<void> {
@@ -189,6 +209,6 @@ export class ControlPlane {
 
   async close(): Promise<void> {
     if (this.#renewTimer) clearTimeout(this.#renewTimer);
-    await Promise.all([this.#plaintext.close(), this.#tls?.close()]);
+    await Promise.all([this.#plaintext.close(), this.#tls?.close(), this.#local?.close()]);
   }
 }

@@ -15,7 +15,7 @@ export interface EmbeddedOptions {
   readonly admin: { host: string; port: number };
   readonly debounceMs?: number;
   readonly logger: Logger;
-  readonly controlPlane: { readonly xds: Address; readonly xdsTls?: Address; readonly stateDir: string; readonly debounceMs?: number; readonly rateLimitService?: Address };
+  readonly controlPlane: { readonly xds: Address; readonly xdsTls?: Address; readonly xdsLocal?: string; readonly stateDir: string; readonly debounceMs?: number; readonly rateLimitService?: Address };
 }
 
 export interface EmbeddedRuntime {
@@ -24,6 +24,8 @@ export interface EmbeddedRuntime {
   readonly controlPlane: ControlPlane;
   /** host:port of the plaintext xDS endpoint. */
   readonly xdsAddress: string;
+  /** gRPC target of the local xDS socket (`unix:///<stateDir>/xds.sock`), when one is served. */
+  readonly xdsLocalTarget: string | undefined;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
   const controlPlane = await ControlPlane.start({
     xds: cpo.xds,
     ...(cpo.xdsTls ? { xdsTls: cpo.xdsTls } : {}),
+    ...(cpo.xdsLocal !== undefined ? { xdsLocal: cpo.xdsLocal } : {}),
     stateDir: cpo.stateDir,
     ...(cpo.debounceMs !== undefined ? { debounceMs: cpo.debounceMs } : {}),
     ...(cpo.rateLimitService ? { rateLimitService: cpo.rateLimitService } : {}),
@@ -85,6 +88,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
     watcher,
     controlPlane,
     xdsAddress: `${cpo.xds.host}:${controlPlane.ports.xds}`,
+    xdsLocalTarget: controlPlane.ports.xdsLocal !== undefined ? `unix://${controlPlane.ports.xdsLocal}` : undefined,
     async close() {
       await watcher.close();
       await compiling;

@@ -13,8 +13,16 @@
 // grpc-js 1.14 exposes the verified peer certificate on each server call as
 // `call.getAuthContext().sslPeerCertificate` (a tls.PeerCertificate, set only when the TLS
 // socket is authorized; `subjectaltname` holds "URI:spiffe://..."), read once per stream.
+//
+// Local mode serves the processes `meshgate up` starts itself, on a Unix domain socket that
+// only the same user can open (mode 0600, in the state directory): whoever can connect
+// already holds the control plane's keys, so the node id is taken at its word and secrets
+// are served to it.
 
 import { X509Certificate } from "node:crypto";
+import { chmod, lstat, mkdir, mkdtemp, rename, rm, stat, unlink } from "node:fs/promises";
+import { connect } from "node:net";
+import { dirname, join, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { MeshgateError, XdsListenError, XdsTlsConfigError } from "../errors.js";
@@ -48,6 +56,8 @@ const EMPTY: ResourceSet = new Map();
 
 export type AdsSecurity =
   | { readonly mode: "plaintext" }
+  /** A Unix domain socket only the same user can open; streams get the secrets of the node id they claim. */
+  | { readonly mode: "local" }
   | {
       readonly mode: "mtls";
       /** PEM: the roots proxies' SVIDs chain to. */
@@ -120,6 +130,8 @@ export class AdsServer {
   private pending: SnapshotSet | undefined;
   private timer: NodeJS.Timeout | undefined;
   private started = false;
+  /** Local mode: the socket file this server created, removed again on close if it is still this one. */
+  private socket: { path: string; ino: number } | undefined;
 
   constructor(private readonly options: AdsServerOptions) {
     loadWireTypes();
@@ -135,10 +147,17 @@ export class AdsServer {
     if (options.snapshot) this.apply(options.snapshot);
   }
 
-  /** Binds `host:port` (port 0 picks one) and returns the port. */
+  /**
+   * Binds `host:port` (port 0 picks one) and returns the port. In local mode `address` is
+   * the socket's file path (`unix://` prefix optional); the result is 0.
+   */
   async listen(address: string): Promise<number> {
     let creds: grpc.ServerCredentials;
     const sec = this.options.security;
+    if (sec.mode === "local") {
+      await this.listenLocal(address.replace(/^unix:(\/\/)?/, ""));
+      return 0;
+    }
     if (sec.mode === "mtls") {
       try {
         checkTlsMaterial(sec.rootCaPem, sec.certChainPem, sec.privateKeyPem);
@@ -158,6 +177,40 @@ export class AdsServer {
     this.started = true;
     this.log.info({ address, port, security: sec.mode }, "ADS server listening");
     return port;
+  }
+
+  /**
+   * The socket is bound in a fresh 0700 directory, made 0600 there, then renamed into place,
+   * so there is no moment at which another user could connect to it. A socket left behind
+   * by a process that is gone is replaced; one that still answers is not.
+   */
+  private async listenLocal(path: string): Promise<void> {
+    const target = resolve(path);
+    const dir = dirname(target);
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await removeStaleSocket(target);
+    } catch (e) {
+      if (e instanceof MeshgateError) throw e;
+      throw new XdsListenError(target, (e as Error).message, e);
+    }
+    const tmpDir = await mkdtemp(join(dir, ".x"));
+    const tmp = join(tmpDir, "s");
+    try {
+      // sun_path holds 108 bytes with its terminating NUL.
+      if (Buffer.byteLength(tmp) > 107) throw new XdsListenError(target, `the socket path is too long for a Unix domain socket (at most ${107 - (tmp.length - target.length)} bytes here); choose a shorter state directory`);
+      await new Promise<number>((ok, fail) => this.server.bindAsync(`unix://${tmp}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : ok(p)))).catch((e: unknown) => {
+        if (e instanceof MeshgateError) throw e;
+        throw new XdsListenError(target, (e as Error).message ?? String(e), e);
+      });
+      this.started = true;
+      await chmod(tmp, 0o600);
+      await rename(tmp, target);
+    } finally {
+      await rm(tmpDir, { recursive: true, force: true });
+    }
+    this.socket = { path: target, ino: (await stat(target)).ino };
+    this.log.info({ address: `unix://${target}`, security: "local" }, "ADS server listening");
   }
 
   /** Serves a new snapshot. Pushes are debounced: several updates within `debounceMs` become one push. */
@@ -209,6 +262,10 @@ export class AdsServer {
         resolve();
       });
     });
+    const socket = this.socket;
+    this.socket = undefined;
+    // Only the file this server created: a newer server may have taken the path since.
+    if (socket && (await stat(socket.path).catch(() => undefined))?.ino === socket.ino) await unlink(socket.path).catch(() => {});
   }
 
   // ---- streams -------------------------------------------------------------------------
@@ -267,6 +324,7 @@ export class AdsServer {
       return false;
     }
     const sec = this.options.security;
+    if (sec.mode === "local") stream.secretsAllowed = true;
     if (sec.mode === "mtls") {
       const claimed = sec.identityOf(nodeId);
       if (claimed !== undefined) {
@@ -532,6 +590,28 @@ function checkTlsMaterial(rootCaPem: string, certChainPem: string, privateKeyPem
   if (roots.length === 0) throw new Error("the root CA PEM holds no certificate");
   for (const pem of roots) new X509Certificate(pem);
   createSecureContext({ ca: rootCaPem, cert: certChainPem, key: privateKeyPem });
+}
+
+/** Removes a socket file no process answers on any more; refuses a live socket or any other file. */
+async function removeStaleSocket(path: string): Promise<void> {
+  const st = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return undefined;
+    throw e;
+  });
+  if (!st) return;
+  if (!st.isSocket()) throw new XdsListenError(path, "the path exists and is not a socket");
+  const refused = await new Promise<boolean>((done, fail) => {
+    const probe = connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      done(false);
+    });
+    probe.once("error", (e: NodeJS.ErrnoException) => (e.code === "ECONNREFUSED" || e.code === "ENOENT" ? done(true) : fail(e)));
+  });
+  if (!refused) throw new XdsListenError(path, "another process is serving on this socket");
+  await unlink(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== "ENOENT") throw e;
+  });
 }
 
 function newSubscription(kind: ResourceKind): Subscription {

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../helpers/cli.js";
@@ -30,6 +30,10 @@ test("meshgate up serves /readyz and /config_dump, follows file changes, keeps t
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
   try {
     const admin = await until("the admin URL", async () => /Admin: (http:\/\/127\.0\.0\.1:\d+)\/readyz/.exec(stdout)?.[1]);
+    // The local xDS socket for the proxies `up` starts: in the state directory, this user only.
+    const socket = `${dir}-state/xds.sock`;
+    assert.ok(stdout.includes(`unix://${socket} (local`), stdout);
+    assert.equal(statSync(socket).mode & 0o777, 0o600);
     const ready = await fetch(`${admin}/readyz`);
     assert.equal(ready.status, 200);
     assert.match(await ready.text(), /configuration version 1 in force/);
@@ -55,6 +59,7 @@ test("meshgate up serves /readyz and /config_dump, follows file changes, keeps t
 
     child.kill("SIGINT");
     assert.equal(await exited, 0, stderr);
+    assert.equal(existsSync(socket), false, "the socket is removed on shutdown");
   } finally {
     child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });

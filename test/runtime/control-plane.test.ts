@@ -1,9 +1,12 @@
 // The embedded control plane: configuration in, snapshots served over plaintext and mTLS
-// ADS; a compile failure keeps the last good snapshot; SVIDs renew under a new version.
+// ADS (and the local socket); a compile failure keeps the last good snapshot; SVIDs renew
+// under a new version.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { ControlPlane } from "../../src/runtime/control-plane.js";
 import type { AppliedConfig } from "../../src/runtime/config-watcher.js";
@@ -113,3 +116,50 @@ test("SVIDs are renewed at half life and served under a new version", async (t) 
   assert.notEqual(cp.certificates.svid("spiffe://shop.local/ns/shop/sa/cart").certChainPem, before);
   c.close();
 });
+
+test("the local xDS socket: bound at start (0600, path in ports), serves a sidecar its secrets without a certificate, shares the convergence tracker, removed on close", async (t) => {
+  const stateDir = tempDir(t);
+  const cp = await ControlPlane.start({ stateDir, xds: { host: "127.0.0.1", port: 0 }, xdsLocal: `${stateDir}/xds.sock`, debounceMs: 5, logger: createLogger({ level: "silent" }) });
+  let closed = false;
+  t.after(async () => {
+    if (!closed) await cp.close();
+  });
+  assert.equal(cp.ports.xdsLocal, `${stateDir}/xds.sock`);
+  assert.equal(statSync(cp.ports.xdsLocal).mode & 0o777, 0o600);
+  assert.equal(await cp.apply(applied(1, CONFIG("24h"))), true);
+  const channel = new grpc.Client(`unix://${cp.ports.xdsLocal}`, grpc.credentials.createInsecure());
+  t.after(() => channel.close());
+  const c = new SotwClient(channel, "sidecar~shop~cart-v1");
+  c.send({ typeUrl: TYPE_URLS.secret, resourceNames: ["default", "ROOTCA"] });
+  const r = await c.next();
+  assert.deepEqual(names(r), ["ROOTCA", "default"]);
+  c.ack(r);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const proxy = cp.syncz().proxies.find((p) => p.id === "sidecar~shop~cart-v1");
+  assert.equal(proxy?.types.SDS?.status, "SYNCED", "the local server reports to the control plane's tracker");
+  c.close();
+  await cp.close();
+  closed = true;
+  assert.equal(existsSync(`${stateDir}/xds.sock`), false);
+});
+
+test("a control plane whose local socket cannot be bound does not start, and frees its plaintext port", async (t) => {
+  const stateDir = tempDir(t);
+  writeFileSync(`${stateDir}/xds.sock`, "not a socket");
+  const port = await freePort();
+  await assert.rejects(
+    ControlPlane.start({ stateDir, xds: { host: "127.0.0.1", port }, xdsLocal: `${stateDir}/xds.sock`, logger: createLogger({ level: "silent" }) }),
+    (e: unknown) => (e as { code?: string }).code === "ERR_XDS_LISTEN" && /not a socket/.test((e as Error).message),
+  );
+  const again = createServer();
+  await new Promise<void>((resolve, reject) => again.once("error", reject).listen(port, "127.0.0.1", resolve));
+  await new Promise((resolve) => again.close(resolve));
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
