@@ -32,7 +32,11 @@ export type ErrorCode =
   // xDS server and proxy status
   | "ERR_XDS_LISTEN"
   | "ERR_XDS_TLS_CONFIG"
-  | "ERR_ADMIN_UNREACHABLE";
+  | "ERR_ADMIN_UNREACHABLE"
+  // meshgate's proxy
+  | "ERR_PROXY_FILTER_UNSUPPORTED"
+  // the rate limit service
+  | "ERR_RATELIMIT_LISTEN";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -231,5 +235,26 @@ export class XdsTlsConfigError extends MeshgateError {
 export class AdminUnreachableError extends MeshgateError {
   constructor(readonly url: string, reason: string) {
     super("ERR_ADMIN_UNREACHABLE", `cannot read ${url}: ${reason}`);
+  }
+}
+
+// ---- meshgate's proxy -----------------------------------------------------------------
+
+/**
+ * An HTTP filter's config (or a route's per-filter config or rate limit actions) asks for
+ * something the proxy cannot honour: the xDS client NACKs the resource with this message.
+ */
+export class ProxyFilterUnsupportedError extends MeshgateError {
+  constructor(readonly filter: string, readonly field: string, reason: string) {
+    super("ERR_PROXY_FILTER_UNSUPPORTED", `http filter ${filter}: ${field}: ${reason}`);
+  }
+}
+
+// ---- the rate limit service -------------------------------------------------------------
+
+/** The rate limit service cannot listen on its address. */
+export class RateLimitListenError extends MeshgateError {
+  constructor(readonly address: string, reason: string, cause?: unknown) {
+    super("ERR_RATELIMIT_LISTEN", `the rate limit service cannot listen on ${address}: ${reason}`, { cause });
   }
 }
