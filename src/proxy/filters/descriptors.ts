@@ -90,10 +90,10 @@ const compiled = new WeakMap<readonly EnvoyResource[], readonly CompiledRateLimi
  * Compiles (and caches) a route's rate limits; throws ProxyFilterUnsupportedError for
  * actions the proxy cannot evaluate. Route compilers may call it to NACK early.
  */
-export function compileRouteRateLimits(rateLimits: readonly EnvoyResource[], where = "route rateLimits"): readonly CompiledRateLimit[] {
+export function compileRouteRateLimits(rateLimits: readonly EnvoyResource[], where = "route"): readonly CompiledRateLimit[] {
   let c = compiled.get(rateLimits);
   if (!c) {
-    const w = new Where(where, "");
+    const w = new Where(where, "rateLimits");
     try {
       c = rateLimits.map((r, i) => compileRateLimit(r, w.at(i)));
     } catch (e) {
