@@ -20,7 +20,7 @@ const ISSUER = "https://idp.test";
 interface Key {
   readonly kid: string;
   readonly alg: "ES256" | "RS256";
-  readonly privateKey: CryptoKey;
+  readonly privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
   readonly jwk: JWK;
 }
 
@@ -197,7 +197,7 @@ interface JwksServer {
 
 async function jwksServer(initial: string): Promise<JwksServer> {
   const state = { keys: initial, hits: 0 };
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer((_req, res) => {
     state.hits++;
     res.writeHead(200, { "content-type": "application/json" });
     res.end(state.keys);
