@@ -28,6 +28,13 @@ spec:
   rules:
     - matches: [{ path: { type: PathPrefix, value: /api } }]
       backendRefs: [{ name: app, port: 8080 }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: other, namespace: infra }
+spec:
+  parentRefs: [{ name: gw }]
+  rules:
     - backendRefs: [{ name: app, port: 8080 }]
 ---
 apiVersion: gateway.envoyproxy.io/v1alpha1
