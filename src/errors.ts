@@ -34,7 +34,11 @@ export type ErrorCode =
   | "ERR_XDS_TLS_CONFIG"
   // the proxy's xDS client
   | "ERR_XDS_RESPONSE_INVALID"
-  | "ERR_ADMIN_UNREACHABLE";
+  | "ERR_ADMIN_UNREACHABLE"
+  // meshgate's proxy
+  | "ERR_PROXY_FILTER_UNSUPPORTED"
+  // the rate limit service
+  | "ERR_RATELIMIT_LISTEN";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -241,5 +245,26 @@ export class XdsResponseInvalidError extends MeshgateError {
 export class AdminUnreachableError extends MeshgateError {
   constructor(readonly url: string, reason: string) {
     super("ERR_ADMIN_UNREACHABLE", `cannot read ${url}: ${reason}`);
+  }
+}
+
+// ---- meshgate's proxy -----------------------------------------------------------------
+
+/**
+ * An HTTP filter's config (or a route's per-filter config or rate limit actions) asks for
+ * something the proxy cannot honour: the xDS client NACKs the resource with this message.
+ */
+export class ProxyFilterUnsupportedError extends MeshgateError {
+  constructor(readonly filter: string, readonly field: string, reason: string) {
+    super("ERR_PROXY_FILTER_UNSUPPORTED", `http filter ${filter}: ${field}: ${reason}`);
+  }
+}
+
+// ---- the rate limit service -------------------------------------------------------------
+
+/** The rate limit service cannot listen on its address. */
+export class RateLimitListenError extends MeshgateError {
+  constructor(readonly address: string, reason: string, cause?: unknown) {
+    super("ERR_RATELIMIT_LISTEN", `the rate limit service cannot listen on ${address}: ${reason}`, { cause });
   }
 }

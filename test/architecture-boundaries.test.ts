@@ -15,8 +15,10 @@ const FORBIDDEN: Record<string, string[]> = {
   model: ["translate", "ir", "xds", "proxy", "runtime", "cli"],
   translate: ["xds", "proxy", "runtime", "cli"],
   ir: ["model", "translate", "xds", "proxy", "runtime", "cli"],
-  xds: ["model", "translate", "proxy", "runtime", "cli"],
-  proxy: ["model", "translate", "ir", "config", "runtime", "cli"],
+  xds: ["model", "translate", "proxy", "runtime", "cli", "ratelimit"],
+  proxy: ["model", "translate", "ir", "config", "runtime", "cli", "ratelimit"],
+  // The rate limit service runs on its own: the RLS protocol and its config format (xds), logs.
+  ratelimit: ["model", "translate", "ir", "proxy", "runtime", "cli", "config", "pki"],
   pki: ["model", "translate", "xds", "proxy", "runtime", "cli", "config"],
   telemetry: ["model", "translate", "xds", "proxy", "runtime", "cli", "config"],
 };

@@ -145,6 +145,12 @@ export interface FilterContext {
   readonly routeFilterConfig: Readonly<Record<string, EnvoyResource>> | undefined;
   /** The matched route's rate-limit actions (RouteAction.rateLimits), decoded. */
   readonly routeRateLimits: readonly EnvoyResource[] | undefined;
+  /**
+   * The original client's address as the connection manager determined it (from
+   * x-forwarded-for per useRemoteAddress / xffNumTrustedHops). Absent: filters apply
+   * Envoy's default (the last x-forwarded-for entry, else the peer address).
+   */
+  readonly clientAddress?: string;
 }
 
 /** A filter's verdict: continue, or answer the request locally. */

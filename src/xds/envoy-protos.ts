@@ -43,6 +43,7 @@ const ENTRY_FILES = [
   "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
   "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto",
   "envoy/extensions/filters/http/ratelimit/v3/rate_limit.proto",
+  "envoy/service/ratelimit/v3/rls.proto",
   "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto",

@@ -1,0 +1,3 @@
+// The rate limit service (global rate limits): see service.ts.
+export { RateLimitService, type RateLimitServiceOptions } from "./service.js";
+export { Limits, type Limit } from "./limits.js";
