@@ -32,7 +32,9 @@ export type ErrorCode =
   // xDS server and proxy status
   | "ERR_XDS_LISTEN"
   | "ERR_XDS_TLS_CONFIG"
-  | "ERR_ADMIN_UNREACHABLE";
+  | "ERR_ADMIN_UNREACHABLE"
+  // meshgate's own proxy
+  | "ERR_PROXY_ROUTE_UNSUPPORTED";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -231,5 +233,17 @@ export class XdsTlsConfigError extends MeshgateError {
 export class AdminUnreachableError extends MeshgateError {
   constructor(readonly url: string, reason: string) {
     super("ERR_ADMIN_UNREACHABLE", `cannot read ${url}: ${reason}`);
+  }
+}
+
+// ---- meshgate's own proxy --------------------------------------------------------------
+
+/**
+ * A RouteConfiguration asks for something the proxy's router cannot honour. The xDS
+ * client NACKs the update with this message and keeps serving the previous configuration.
+ */
+export class ProxyRouteUnsupportedError extends MeshgateError {
+  constructor(readonly where: string, readonly field: string, reason: string) {
+    super("ERR_PROXY_ROUTE_UNSUPPORTED", `${where}: ${field}: ${reason}`);
   }
 }
