@@ -322,7 +322,7 @@ function compileRoute(r: Msg, routeName: string, inherited: Inherited, where: Wh
   }
 
   const actions = ["route", "redirect", "directResponse"].filter((k) => r[k] !== undefined);
-  if (actions.length !== 1) where.fail("", "exactly one of route, redirect, directResponse is required");
+  if (actions.length !== 1) where.fail("action", "exactly one of route, redirect, directResponse is required");
   let decision: ForwardDecision | DirectDecision | undefined;
   let redirect: CompiledRedirect | undefined;
   if (actions[0] === "route") decision = forwardDecision(r, routeName, matched, inherited, where);
