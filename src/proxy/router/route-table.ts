@@ -48,7 +48,7 @@ type PathKind = (typeof PathKind)[keyof typeof PathKind];
 
 interface CompiledRoute {
   readonly pathKind: PathKind;
-  /** Prefix or path (lowercase when the match is case-insensitive). */
+  /** Prefix or path (lowercase when the match is case-insensitive); for regexes, the literal text every match starts with. */
   readonly pathValue: string;
   readonly caseSensitive: boolean;
   readonly regex: RegExp | undefined;
@@ -83,11 +83,12 @@ class CompiledVirtualHost {
     }
   }
 
-  candidates(path: string): readonly CompiledRoute[] {
+  /** `end`: where the path stops (the query's "?", or the length). */
+  candidates(path: string, end: number): readonly CompiledRoute[] {
     const buckets = this.buckets;
     if (buckets === undefined) return this.routes;
     const slash = path.indexOf("/", 1);
-    return buckets.get(slash < 0 ? path.slice(1) : path.slice(1, slash)) ?? this.unkeyed;
+    return buckets.get(path.slice(1, slash < 0 || slash > end ? end : slash)) ?? this.unkeyed;
   }
 }
 
@@ -101,28 +102,36 @@ class CompiledRouteTable implements RouteTable {
     const vh = this.hosts.find(input.authority);
     if (vh === undefined) return undefined;
     if (vh.requireTls !== undefined && input.scheme !== "https") return redirectDecision(vh.requireTls, input);
+    // Compared in place: slicing the query off would cost a string per request, and
+    // V8 compares slices more slowly than flat strings.
     const full = input.path;
     const q = full.indexOf("?");
-    const path = q < 0 ? full : full.slice(0, q);
+    const end = q < 0 ? full.length : q;
+    let path: string | undefined;
     let lower: string | undefined;
     let query: Map<string, string> | undefined;
-    const routes = vh.candidates(path);
+    const routes = vh.candidates(full, end);
     for (let i = 0; i < routes.length; i++) {
       const r = routes[i]!;
       const v = r.pathValue;
       switch (r.pathKind) {
         case PathKind.Prefix:
-          if (!(r.caseSensitive ? path : (lower ??= path.toLowerCase())).startsWith(v)) continue;
+          // Envoy compares prefixes with the whole :path (a prefix without "?" cannot reach the query).
+          if (!(r.caseSensitive ? full : (lower ??= full.toLowerCase())).startsWith(v)) continue;
           break;
         case PathKind.Exact:
-          if ((r.caseSensitive ? path : (lower ??= path.toLowerCase())) !== v) continue;
+          if (end !== v.length || !(r.caseSensitive ? full : (lower ??= full.toLowerCase())).startsWith(v)) continue;
           break;
         case PathKind.SeparatedPrefix: {
-          const p = r.caseSensitive ? path : (lower ??= path.toLowerCase());
-          if (!p.startsWith(v) || (p.length !== v.length && p.charCodeAt(v.length) !== 47)) continue;
+          if (end < v.length) continue;
+          const p = r.caseSensitive ? full : (lower ??= full.toLowerCase());
+          if (!p.startsWith(v) || (end !== v.length && p.charCodeAt(v.length) !== 47)) continue;
           break;
         }
         default:
+          // A literal start that does not fit saves running the regex.
+          if (!full.startsWith(v)) continue;
+          path ??= q < 0 ? full : full.slice(0, q);
           if (!r.regex!.test(path)) continue;
       }
       if (r.grpc && !isGrpc(input.headers)) continue;
@@ -310,6 +319,7 @@ function compileRoute(r: Msg, routeName: string, inherited: Inherited, where: Wh
       pathKind = PathKind.Regex;
       regex = regexMatcher(m.safeRegex, where, "match.safeRegex");
       literal = regex.flags.includes("i") ? "" : literalPrefix(str(msg(m.safeRegex, where, "match.safeRegex").regex, where, "match.safeRegex.regex"));
+      pathValue = literal;
       matched = -1;
     }
   }
