@@ -38,7 +38,9 @@ export type ErrorCode =
   // meshgate's proxy
   | "ERR_PROXY_FILTER_UNSUPPORTED"
   // the rate limit service
-  | "ERR_RATELIMIT_LISTEN";
+  | "ERR_RATELIMIT_LISTEN"
+  // meshgate's own proxy
+  | "ERR_PROXY_ROUTE_UNSUPPORTED";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -266,5 +268,11 @@ export class ProxyFilterUnsupportedError extends MeshgateError {
 export class RateLimitListenError extends MeshgateError {
   constructor(readonly address: string, reason: string, cause?: unknown) {
     super("ERR_RATELIMIT_LISTEN", `the rate limit service cannot listen on ${address}: ${reason}`, { cause });
+// ---- meshgate's own proxy --------------------------------------------------------------
+ * A RouteConfiguration asks for something the proxy's router cannot honour. The xDS
+ * client NACKs the update with this message and keeps serving the previous configuration.
+export class ProxyRouteUnsupportedError extends MeshgateError {
+  constructor(readonly where: string, readonly field: string, reason: string) {
+    super("ERR_PROXY_ROUTE_UNSUPPORTED", `${where}: ${field}: ${reason}`);
   }
 }
