@@ -9,6 +9,7 @@
 #   FOREIGN_MAX=5 RETRIES=3 QUIET_WAIT=30
 #   MG_READY_TIMEOUT=30   seconds for a meshgate gateway to answer 200 on /readyz AND bind its listeners
 #   MG_DIST=0             1: run the built dist/cli/main.js instead of src/cli/main.ts through tsx
+#   MG_CMD=<command>      run meshgate with this command instead (words split on spaces; used for validate and up)
 #   MG_WORKERS_FLAG=--gateway-workers   the `meshgate up` option that sets the gateway's worker count;
 #                                       the 2-worker rows run only when `meshgate up --help` lists it
 #   MG_SCALE_WORKERS=2    worker count of the scaling rows (MESHGATE_WORKERS is set in each instance's env too)
@@ -49,7 +50,9 @@ fi
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 cores (core 0: load + backend, core 1: proxy)"
 taskset -cp "$LOAD_CORE" $$ >/dev/null   # this script and everything it forks stay off the proxy's core
 
-if [ "$MG_DIST" = 1 ]; then
+if [ -n "${MG_CMD:-}" ]; then
+  read -r -a MG <<<"$MG_CMD"
+elif [ "$MG_DIST" = 1 ]; then
   [ -f dist/cli/main.js ] || die "MG_DIST=1 but dist/cli/main.js is missing (npm run build)"
   MG=(node dist/cli/main.js)
 else
