@@ -185,8 +185,8 @@ code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "https://backend.test.local:$
 [ "$code" != 200 ] || die "backend $BE_MTLS answered 200 without a client certificate"
 out=$("${CURL[@]}" --cert "$PKI/client-chain.crt" --key "$PKI/client.key" -o /dev/null -w '%{http_code}' "https://backend.test.local:$BE_MTLS/")
 [ "$out" = 200 ] || die "backend $BE_MTLS refused the client certificate ($out)"
-preflight() { # <name> <family> <role> <port>: echo why the scenario cannot run, nothing when it can
-  local name=$1 fam=$2 role=$3 port=$4 url out status size ver hdr
+preflight() { # <family> <role> <port>: echo why the scenario cannot run, nothing when it can
+  local fam=$1 role=$2 port=$3 url out status size ver hdr
   url=$(url_of "$fam" "$port")
   local args=(--resolve "gateway.test.local:$port:127.0.0.1")
   [ "$fam" = h2 ] && args+=(--http2) || args+=(--http1.1)
@@ -196,8 +196,8 @@ preflight() { # <name> <family> <role> <port>: echo why the scenario cannot run,
   [ "$status" = 200 ] && [ "$size" = 100 ] || { echo "GET $url -> HTTP $status, $size bytes"; return; }
   [ "$fam" = h2 ] && [ "$ver" != 2 ] && { echo "HTTP/2 not negotiated (got HTTP/$ver)"; return; }
   if [ "$role" != backend ]; then   # the proxy's header rewrite reached the backend
-    hdr=$("${CURL[@]}" "${args[@]}" "${url}__hdr" 2>&1)
-    [ "$hdr" = bench ] || { echo "X-Gateway not set on the way to the backend (backend saw '$hdr')"; return; }
+    hdr=$("${CURL[@]}" "${args[@]}" -H 'X-Internal-Token: secret' "${url}__hdr" 2>&1)
+    [ "$hdr" = "gw=bench token=" ] || { echo "headers not rewritten on the way to the backend (it saw '$hdr', wants 'gw=bench token=')"; return; }
   fi
 }
 for s in "${SCEN[@]}" "${H2SCEN[@]}"; do
@@ -205,7 +205,7 @@ for s in "${SCEN[@]}" "${H2SCEN[@]}"; do
   [[ $name =~ $ONLY ]] || continue
   ((H2)) || [ "$fam" != h2 ] || continue
   if [ -n "${DOWN[$role]:-}" ]; then SKIP[$name]="not available: ${DOWN[$role]}"; continue; fi
-  why=$(preflight "$name" "$fam" "$role" "$port")
+  why=$(preflight "$fam" "$role" "$port")
   [ -z "$why" ] && continue
   [[ $role == meshgate-* ]] || die "preflight $name: $why"
   SKIP[$name]="not available: $why"
