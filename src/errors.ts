@@ -32,7 +32,9 @@ export type ErrorCode =
   // xDS server and proxy status
   | "ERR_XDS_LISTEN"
   | "ERR_XDS_TLS_CONFIG"
-  | "ERR_ADMIN_UNREACHABLE";
+  | "ERR_ADMIN_UNREACHABLE"
+  // the embedded proxy
+  | "ERR_PROXY_CONFIG_REJECTED";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -231,5 +233,18 @@ export class XdsTlsConfigError extends MeshgateError {
 export class AdminUnreachableError extends MeshgateError {
   constructor(readonly url: string, reason: string) {
     super("ERR_ADMIN_UNREACHABLE", `cannot read ${url}: ${reason}`);
+  }
+}
+
+// ---- the embedded proxy -------------------------------------------------------------------
+
+/**
+ * A resource the proxy received asks for something it cannot honour (an unknown field, an
+ * unsupported value, unusable key material). The xDS client NACKs the update with this
+ * message and keeps serving the previous configuration.
+ */
+export class ProxyConfigRejectedError extends MeshgateError {
+  constructor(readonly resource: string, readonly field: string, reason: string) {
+    super("ERR_PROXY_CONFIG_REJECTED", `${resource}: ${field}: ${reason}`);
   }
 }
