@@ -6,7 +6,7 @@
 // context's CA; the certificate must then match one of the SAN matchers when any are
 // given, and otherwise the SNI name when one is sent; with neither, no name is checked.
 
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import type { PeerCertificate } from "node:tls";
@@ -72,6 +72,9 @@ export function buildUpstreamTls(clusterName: string, spec: UpstreamTlsSpec, htt
   }
   let secureContext: tls.SecureContext | undefined;
   try {
+    // OpenSSL skips CA blocks it cannot parse; a bundle that trusts nothing must be refused.
+    if (ca !== undefined) checkCertificates(ca, "trusted CA");
+    if (chain !== undefined) checkCertificates(chain, "certificate chain");
     secureContext = tls.createSecureContext({ ...(ca !== undefined ? { ca } : {}), ...(chain !== undefined ? { cert: chain, key } : {}) });
   } catch (e) {
     const source = cc && "sds" in cc ? `client certificate secret ${JSON.stringify(cc.sds)}` : spec.validation && "sds" in spec.validation.ca ? `validation secret ${JSON.stringify(spec.validation.ca.sds)}` : "inline TLS material";
@@ -95,6 +98,25 @@ export function buildUpstreamTls(clusterName: string, spec: UpstreamTlsSpec, htt
     .update(JSON.stringify([sni ?? null, alpn, http2, chain ?? null, key ?? null, ca ?? null, verify, matchers.map((m) => `${m.type}:${m.description}`)]))
     .digest("base64url");
   return { fingerprint, ...(sni ? { servername: sni } : {}), alpn, secureContext: secureContext!, verify, checkServerIdentity };
+}
+
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+/** PEM texts already checked (the same bundles come back with every update). */
+const checked = new Set<string>();
+
+function checkCertificates(pem: string, what: string): void {
+  if (checked.has(pem)) return;
+  const blocks = pem.match(CERT_BLOCK);
+  if (!blocks) throw new Error(`the ${what} holds no PEM certificate`);
+  for (const b of blocks) {
+    try {
+      new X509Certificate(b);
+    } catch (e) {
+      throw new Error(`the ${what} holds a certificate that does not parse (${(e as Error).message})`);
+    }
+  }
+  if (checked.size > 256) checked.clear();
+  checked.add(pem);
 }
 
 function readMaterial(text: string, where: FieldPath): string {
