@@ -3,7 +3,7 @@
 // that leave its address and connection settings alone, so its pool (and the open
 // connections in it) and its health carry over.
 
-import { Pool } from "undici";
+import { Client, Pool } from "undici";
 import type { Logger } from "../../telemetry/logger.js";
 import { createConnector, type ConnectTarget } from "./connector.js";
 import { ConnectFailure } from "./upstream-error.js";
@@ -30,7 +30,8 @@ export function hostKey(address: string, port: number, s: PoolSettings): string 
 export class Host implements ConnectTarget {
   readonly key: string;
   readonly label: string;
-  readonly pool: Pool;
+  /** HTTP/1.1: a pool of keep-alive connections; HTTP/2: one multiplexed connection. */
+  readonly pool: Pool | Client;
   /** Requests dispatched and not finished (least-request balancing, circuit breakers). */
   active = 0;
   /** Requests beyond the pool's connection capacity wait for a connection. */
@@ -63,10 +64,13 @@ export class Host implements ConnectTarget {
     this.label = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
     this.weight = weight;
     this.edsHealthy = edsHealthy;
-    this.capacity = settings.maxConnections * (settings.http2 ? H2_STREAMS_PER_CONNECTION : 1);
+    // undici's Pool opens a connection per request queued while connecting, which for
+    // HTTP/2 would mean a session per stream; one Client multiplexes them as Envoy does.
+    this.capacity = settings.http2 ? H2_STREAMS_PER_CONNECTION : settings.maxConnections;
     const reason = settings.unavailableReason;
-    this.pool = new Pool(`http://${this.label}`, {
-      connections: settings.maxConnections,
+    const Dispatcher = settings.http2 ? Client : Pool;
+    this.pool = new Dispatcher(`http://${this.label}`, {
+      ...(settings.http2 ? {} : { connections: settings.maxConnections }),
       pipelining: settings.http2 ? H2_STREAMS_PER_CONNECTION : 1,
       keepAliveTimeout: settings.idleTimeoutMs,
       keepAliveMaxTimeout: settings.idleTimeoutMs,

@@ -32,9 +32,10 @@ export function createLoadBalancer(kind: LbKind, hosts: readonly Host[], choiceC
   }
   return {
     pick(avoid?: Host): Host {
-      let h = pickOnce();
-      for (let i = 0; h === avoid && i < 4; i++) h = pickOnce();
-      return h;
+      const h = pickOnce();
+      if (h !== avoid) return h;
+      // A retry: another endpoint exists, so take the next one (retries are rare; O(n) is fine).
+      return hosts[(hosts.indexOf(h) + 1) % hosts.length]!;
     },
   };
 }
@@ -90,6 +91,16 @@ function weightedRandom(hosts: readonly Host[], weights: readonly number[], rand
  * active requests per unit of weight, so a heavier host takes proportionally more.
  */
 function leastRequest(hosts: readonly Host[], weights: readonly number[], equal: boolean, choiceCount: number, random: () => number): () => Host {
+  if (equal && choiceCount === 2) {
+    // Two distinct candidates: with two endpoints the less busy one always wins.
+    const n = hosts.length;
+    return () => {
+      const i = (random() * n) | 0;
+      const a = hosts[i]!;
+      const b = hosts[(i + 1 + ((random() * (n - 1)) | 0)) % n]!;
+      return b.active < a.active ? b : a;
+    };
+  }
   const sample = equal ? () => hosts[(random() * hosts.length) | 0]! : weightedRandom(hosts, weights, random);
   return () => {
     let best = sample();
