@@ -120,6 +120,9 @@ export function checkSans(cert: PeerCertificate, matchers: readonly SanMatcher[]
     const prefix = NODE_SAN_PREFIX[m.type];
     for (const [type, value] of sans) if (type === prefix && m.test(value)) return undefined;
   }
-  const shown = sans.length === 0 ? "(none)" : sans.map(([, v]) => v).join(", ");
+  // Name the certificate's SANs of the kinds asked for (its URI SAN for a SPIFFE ID).
+  const kinds = new Set(matchers.map((m) => NODE_SAN_PREFIX[m.type]));
+  const relevant = sans.filter(([type]) => kinds.has(type)).map(([, v]) => v);
+  const shown = relevant.length === 0 ? `(no ${[...kinds].join("/")} SAN)` : relevant.join(", ");
   return `certificate SAN ${shown} does not match ${matchers.map((m) => m.description).join(" or ")}`;
 }
