@@ -174,3 +174,35 @@ test("STRICT_DNS resolves names and LOGICAL_DNS dials the resolved address", asy
   m.apply(new Map([["ldns", logical]]), new Map(), new Map());
   assert.equal((await send(m.get("ldns")!)).status, 200);
 });
+
+test("backpressure: a sink returning false pauses the upstream until resume", async (t) => {
+  const big = Buffer.alloc(4 * 1024 * 1024, 120);
+  const b = await startBackend(t, (_req, res) => res.end(big));
+  const m = new ClusterManager();
+  t.after(() => m.close());
+  m.apply(...config([irCluster("bp", { endpoints: [endpoint(b.port)] })]));
+  let received = 0;
+  let resumeFn: (() => void) | undefined;
+  let pausedAt = -1;
+  const done = new Promise<void>((resolve, reject) => {
+    m.get("bp")!.forward(request(), {
+      onHeaders: (_s, _h, resume) => ((resumeFn = resume), true),
+      onData(chunk) {
+        received += chunk.length;
+        if (pausedAt < 0) {
+          pausedAt = received;
+          return false;
+        }
+        return true;
+      },
+      onComplete: () => resolve(),
+      onError: reject,
+    }, { timeoutMs: 5000 });
+  });
+  while (pausedAt < 0) await sleep(5);
+  await sleep(100);
+  assert.ok(received < big.length, `paused: ${received} of ${big.length} bytes read`);
+  resumeFn!();
+  await done;
+  assert.equal(received, big.length);
+});
