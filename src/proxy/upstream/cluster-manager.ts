@@ -32,6 +32,7 @@ export class ClusterManager {
   }
 
   apply(clusters: ReadonlyMap<string, EnvoyResource>, endpoints: ReadonlyMap<string, EnvoyResource>, secrets: ReadonlyMap<string, EnvoyResource>): void {
+    if (this.closed) return;
     // Phase 1: everything that can fail, with no effect on what is serving.
     const plans = new Map<string, Plan>();
     for (const [name, resource] of clusters) {
@@ -60,7 +61,6 @@ export class ClusterManager {
       }
       plans.set(name, { spec, endpoints: eps, pool, keepCurrent });
     }
-    if (this.closed) return;
 
     // Phase 2: swap. Nothing below throws for a valid plan.
     const previous = this.clusters;

@@ -31,6 +31,9 @@ export class ConnectFailure extends Error {
   }
 }
 
+/** Node's HTTP/2 stream error text, or undici's for a stream reset with code 7 (REFUSED_STREAM). */
+const REFUSED_STREAM = /REFUSED_STREAM|code 7$/;
+
 /** Classifies an error undici reported for a dispatched request. */
 export function failureFromDispatchError(err: Error): UpstreamFailure {
   if (err instanceof UpstreamFailure) return err;
@@ -39,7 +42,7 @@ export function failureFromDispatchError(err: Error): UpstreamFailure {
   if (code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH" || code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_CLOSED" || code === "UND_ERR_DESTROYED") {
     return new UpstreamFailure("connect-failure", `upstream connection failed: ${err.message}`, undefined, { cause: err });
   }
-  if (err.message.includes("REFUSED_STREAM") || err.message.includes("code 7")) {
+  if (REFUSED_STREAM.test(err.message)) {
     return new UpstreamFailure("reset", `upstream refused the stream: ${err.message}`, "refused-stream", { cause: err });
   }
   return new UpstreamFailure("reset", `upstream connection reset: ${err.message}`, undefined, { cause: err });

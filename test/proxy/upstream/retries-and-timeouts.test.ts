@@ -196,3 +196,28 @@ test("mirror sends a copy and never affects the main request", async (t) => {
   for (let i = 0; i < 50 && seen.length === 0; i++) await sleep(10);
   assert.deepEqual(seen, ["POST /m copy"]);
 });
+
+test("refused-stream: an HTTP/2 stream the server refuses is retried", async (t) => {
+  const { createServer, constants } = await import("node:http2");
+  const { once } = await import("node:events");
+  let n = 0;
+  const server = createServer();
+  server.on("stream", (stream) => {
+    // Node reports a stream it closed with an error code as an error on its own side too.
+    stream.on("error", () => {});
+    if (n++ === 0) return stream.close(constants.NGHTTP2_REFUSED_STREAM);
+    stream.respond({ ":status": 200 });
+    stream.end("accepted");
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => server.close());
+  const port = (server.address() as import("node:net").AddressInfo).port;
+  const m = await manager(t);
+  m.apply(...config([irCluster("h2", { protocol: "http2", endpoints: [endpoint(port)] })]));
+  const out = await send(m.get("h2")!, request(), { timeoutMs: 5000, retry: retry(["refused-stream"]) });
+  assert.equal(out.body, "accepted");
+  n = 0;
+  const noRetry = await send(m.get("h2")!, request(), { timeoutMs: 5000, retry: retry(["connect-failure"]) });
+  assert.equal(noRetry.error?.kind, "reset");
+});
