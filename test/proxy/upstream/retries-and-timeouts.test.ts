@@ -1,5 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer, constants } from "node:http2";
+import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { ClusterManager } from "../../../src/proxy/upstream/cluster-manager.js";
 import { backoffMs, compileRetry } from "../../../src/proxy/upstream/retry-policy.js";
@@ -198,8 +201,6 @@ test("mirror sends a copy and never affects the main request", async (t) => {
 });
 
 test("refused-stream: an HTTP/2 stream the server refuses is retried", async (t) => {
-  const { createServer, constants } = await import("node:http2");
-  const { once } = await import("node:events");
   let n = 0;
   const server = createServer();
   server.on("stream", (stream) => {
@@ -212,7 +213,7 @@ test("refused-stream: an HTTP/2 stream the server refuses is retried", async (t)
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   t.after(() => server.close());
-  const port = (server.address() as import("node:net").AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   const m = await manager(t);
   m.apply(...config([irCluster("h2", { protocol: "http2", endpoints: [endpoint(port)] })]));
   const out = await send(m.get("h2")!, request(), { timeoutMs: 5000, retry: retry(["refused-stream"]) });
