@@ -40,7 +40,9 @@ export type ErrorCode =
   // the rate limit service
   | "ERR_RATELIMIT_LISTEN"
   // meshgate's own proxy
-  | "ERR_PROXY_ROUTE_UNSUPPORTED";
+  | "ERR_PROXY_ROUTE_UNSUPPORTED"
+  // the embedded proxy
+  | "ERR_PROXY_CONFIG_REJECTED";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -274,5 +276,12 @@ export class RateLimitListenError extends MeshgateError {
 export class ProxyRouteUnsupportedError extends MeshgateError {
   constructor(readonly where: string, readonly field: string, reason: string) {
     super("ERR_PROXY_ROUTE_UNSUPPORTED", `${where}: ${field}: ${reason}`);
+// ---- the embedded proxy -------------------------------------------------------------------
+ * A resource the proxy received asks for something it cannot honour (an unknown field, an
+ * unsupported value, unusable key material). The xDS client NACKs the update with this
+ * message and keeps serving the previous configuration.
+export class ProxyConfigRejectedError extends MeshgateError {
+  constructor(readonly resource: string, readonly field: string, reason: string) {
+    super("ERR_PROXY_CONFIG_REJECTED", `${resource}: ${field}: ${reason}`);
   }
 }
