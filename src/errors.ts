@@ -37,6 +37,7 @@ export type ErrorCode =
   | "ERR_ADMIN_UNREACHABLE"
   // meshgate's proxy
   | "ERR_PROXY_FILTER_UNSUPPORTED"
+  | "ERR_PROXY_HCM_UNSUPPORTED"
   // the rate limit service
   | "ERR_RATELIMIT_LISTEN"
   // meshgate's own proxy
@@ -245,6 +246,13 @@ export class XdsResponseInvalidError extends MeshgateError {
   }
 }
 
+/** An HttpConnectionManager setting the proxy cannot honour (the listener is NACKed). */
+export class ProxyHcmUnsupportedError extends MeshgateError {
+  constructor(where: string, field: string, reason: string) {
+    super("ERR_PROXY_HCM_UNSUPPORTED", `${where}: HttpConnectionManager.${field}: ${reason}`);
+  }
+}
+
 /** `meshgate status` cannot read a control plane's admin endpoint. */
 export class AdminUnreachableError extends MeshgateError {
   constructor(readonly url: string, reason: string) {
@@ -270,16 +278,26 @@ export class ProxyFilterUnsupportedError extends MeshgateError {
 export class RateLimitListenError extends MeshgateError {
   constructor(readonly address: string, reason: string, cause?: unknown) {
     super("ERR_RATELIMIT_LISTEN", `the rate limit service cannot listen on ${address}: ${reason}`, { cause });
+  }
+}
+
 // ---- meshgate's own proxy --------------------------------------------------------------
+
+/**
  * A RouteConfiguration asks for something the proxy's router cannot honour. The xDS
  * client NACKs the update with this message and keeps serving the previous configuration.
+ */
 export class ProxyRouteUnsupportedError extends MeshgateError {
   constructor(readonly where: string, readonly field: string, reason: string) {
     super("ERR_PROXY_ROUTE_UNSUPPORTED", `${where}: ${field}: ${reason}`);
-// ---- the embedded proxy -------------------------------------------------------------------
+  }
+}
+
+/**
  * A resource the proxy received asks for something it cannot honour (an unknown field, an
  * unsupported value, unusable key material). The xDS client NACKs the update with this
  * message and keeps serving the previous configuration.
+ */
 export class ProxyConfigRejectedError extends MeshgateError {
   constructor(readonly resource: string, readonly field: string, reason: string) {
     super("ERR_PROXY_CONFIG_REJECTED", `${resource}: ${field}: ${reason}`);
