@@ -32,7 +32,6 @@ const SLASH = 0x2f;
 const DOT = 0x2e;
 const PERCENT = 0x25;
 const QUESTION = 0x3f;
-const HASH = 0x23;
 const BACKSLASH = 0x5c;
 
 /**
