@@ -32,7 +32,10 @@ export type ErrorCode =
   // xDS server and proxy status
   | "ERR_XDS_LISTEN"
   | "ERR_XDS_TLS_CONFIG"
-  | "ERR_ADMIN_UNREACHABLE";
+  | "ERR_ADMIN_UNREACHABLE"
+  // the embedded proxy
+  | "ERR_PROXY_LISTENER_INVALID"
+  | "ERR_PROXY_LISTENER_BIND";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -231,5 +234,21 @@ export class XdsTlsConfigError extends MeshgateError {
 export class AdminUnreachableError extends MeshgateError {
   constructor(readonly url: string, reason: string) {
     super("ERR_ADMIN_UNREACHABLE", `cannot read ${url}: ${reason}`);
+  }
+}
+
+// ---- the embedded proxy ---------------------------------------------------------------------
+
+/** A Listener (or a secret it names) the proxy cannot honour; the xDS client NACKs it. */
+export class ListenerInvalidError extends MeshgateError {
+  constructor(readonly listener: string, readonly field: string, reason: string) {
+    super("ERR_PROXY_LISTENER_INVALID", `listener ${listener}: ${field}: ${reason}`);
+  }
+}
+
+/** A Listener's address cannot be bound (in use, not available on this host, no permission). */
+export class ListenerBindError extends MeshgateError {
+  constructor(readonly listener: string, readonly address: string, reason: string, cause?: unknown) {
+    super("ERR_PROXY_LISTENER_BIND", `listener ${listener} cannot listen on ${address}: ${reason}`, { cause });
   }
 }
