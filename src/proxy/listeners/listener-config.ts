@@ -207,9 +207,19 @@ export function compileListener(resource: EnvoyResource, secrets: ReadonlyMap<st
     tlsByWildcard,
     tlsDefault,
     hasTls: tlsDefault !== undefined || tlsByName.size > 0 || tlsByWildcard.size > 0,
-    handshakeTimeoutMs: filtersTimeout && filtersTimeout > 0 ? filtersTimeout : DEFAULT_LIMITS.headersTimeoutMs,
+    handshakeTimeoutMs: filtersTimeout && filtersTimeout > 0 ? filtersTimeout : shortestHeadersTimeout(chains.values()),
     chains,
   };
+}
+
+/**
+ * Without a listenerFiltersTimeout, the first bytes (and the TLS handshake) must arrive
+ * within the chains' headers timeout: they are the start of the request headers.
+ */
+function shortestHeadersTimeout(chains: Iterable<CompiledChain>): number {
+  let ms = 0;
+  for (const c of chains) if (c.limits.headersTimeoutMs > 0 && (ms === 0 || c.limits.headersTimeoutMs < ms)) ms = c.limits.headersTimeoutMs;
+  return ms > 0 ? ms : DEFAULT_LIMITS.headersTimeoutMs;
 }
 
 function compileChain(c: Ctx, listenerName: string, raw: Obj, where: string, secrets: ReadonlyMap<string, EnvoyResource>, contexts: SecureContextCache): CompiledChain {
