@@ -11,7 +11,7 @@ import type { DownstreamRequest, DownstreamResponse, DownstreamTls, HeaderMap } 
 import { teAcceptsTrailers } from "../http/hop-by-hop.js";
 import { kConnection, type Connection, type WithConnection } from "./connection.js";
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); node:http2 would throw on them. */
 const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host"]);
@@ -22,6 +22,8 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
   private responseHeaders: HeaderMap | undefined = undefined;
   private trailers: HeaderMap | undefined = undefined;
   private responded = false;
+  /** end() was called: a close with NO_ERROR after it is a completed response. */
+  private ended = false;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -70,7 +72,8 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
     return this.status !== 0;
   }
   get closed(): boolean {
-    return this.stream.destroyed && !this.stream.writableFinished;
+    const s = this.stream;
+    return (s.destroyed || s.closed) && (!this.ended || s.rstCode !== NGHTTP2_NO_ERROR);
   }
   writeHead(status: number, headers: HeaderMap): void {
     if (this.status !== 0) throw new Error("response headers already sent");
@@ -90,14 +93,14 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
       process.nextTick(cb);
       return;
     }
-    const stream = this.stream;
-    stream.once("close", () => {
-      if (!stream.writableFinished || stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) cb();
+    this.stream.once("close", () => {
+      if (this.closed) cb();
     });
   }
   end(chunk?: Uint8Array, trailers?: HeaderMap): void {
     const stream = this.stream;
     if (stream.destroyed) return;
+    this.ended = true;
     if (this.status === 0) this.status = 200;
     if (!this.responded) {
       if (chunk === undefined && trailers === undefined) {
@@ -110,8 +113,10 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
     if (chunk !== undefined) stream.end(chunk);
     else stream.end();
   }
-  destroy(): void {
-    if (!this.stream.destroyed) this.stream.close(NGHTTP2_INTERNAL_ERROR);
+  destroy(error?: Error): void {
+    // destroy(), not close(code): close() ends the writable side first, so the client
+    // would see a complete (truncated) response before the RST_STREAM.
+    if (!this.stream.destroyed) this.stream.destroy(error ?? new Error("response aborted"));
   }
 
   private respond(endStream: boolean, waitForTrailers: boolean): void {
