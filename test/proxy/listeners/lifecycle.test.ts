@@ -211,3 +211,49 @@ test("slowloris: a client trickling headers is cut off after the headers timeout
   const quiet = await rawExchange(port, "", 6000);
   assert.equal(quiet.closedByServer, true);
 });
+
+test("node:cluster workers share a listener's port (listen() through the primary)", async (t) => {
+  const { spawn } = await import("node:child_process");
+  const probe = net.createServer().listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const port = (probe.address() as net.AddressInfo).port;
+  probe.close();
+  await once(probe, "close");
+  const child = spawn(process.execPath, ["--import", "tsx", new URL("./fixtures/cluster-listeners.ts", import.meta.url).pathname, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+  t.after(() => {
+    child.kill();
+  });
+  let out = "";
+  child.stdout.setEncoding("utf8");
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on("data", (d: string) => {
+      out += d;
+      if (out.includes("\n")) resolve();
+    });
+    child.on("exit", () => reject(new Error(`exited early: ${out}`)));
+  });
+  const results = JSON.parse(out) as { ok: boolean; pid: number; bound: { port: number }[]; error?: string }[];
+  assert.deepEqual(results.map((r) => [r.ok, r.error]), [[true, undefined], [true, undefined]]);
+  for (const r of results) assert.equal(r.bound[0]?.port, port);
+  const pids = new Set<string>();
+  for (let i = 0; i < 20 && pids.size < 2; i++) pids.add((await get(port, "/")).body);
+  assert.deepEqual([...pids].sort(), results.map((r) => String(r.pid)).sort(), "both workers answer");
+});
+
+test("idle timeout from commonHttpProtocolOptions closes an idle keep-alive connection", async (t) => {
+  const m = new ListenerManager();
+  t.after(() => m.close());
+  await m.apply(mapOf(listener("l", [chain({ name: "plain", hcmExtra: { commonHttpProtocolOptions: { idleTimeout: { nanos: 300_000_000 } } } })])), new Map(), echoHandler);
+  const port = portOf(m.bound(), "l");
+  // A raw socket: node:http's agent would itself close on the server's Keep-Alive hint.
+  const s = net.connect(port, "127.0.0.1");
+  s.setEncoding("latin1");
+  let got = "";
+  const answered = new Promise<void>((resolve) => s.on("data", (d: string) => ((got += d), got.includes('"rawPath":"/a"') && resolve())));
+  s.write("GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+  await answered;
+  const started = Date.now();
+  await once(s, "close");
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 200 && elapsed < 2000, `closed after ${elapsed} ms`);
+});
