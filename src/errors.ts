@@ -43,7 +43,10 @@ export type ErrorCode =
   // meshgate's own proxy
   | "ERR_PROXY_ROUTE_UNSUPPORTED"
   // the embedded proxy
-  | "ERR_PROXY_CONFIG_REJECTED";
+  | "ERR_PROXY_CONFIG_REJECTED"
+  // the embedded proxy
+  | "ERR_PROXY_LISTENER_INVALID"
+  | "ERR_PROXY_LISTENER_BIND";
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;
@@ -301,5 +304,21 @@ export class ProxyRouteUnsupportedError extends MeshgateError {
 export class ProxyConfigRejectedError extends MeshgateError {
   constructor(readonly resource: string, readonly field: string, reason: string) {
     super("ERR_PROXY_CONFIG_REJECTED", `${resource}: ${field}: ${reason}`);
+  }
+}
+
+// ---- the embedded proxy ---------------------------------------------------------------------
+
+/** A Listener (or a secret it names) the proxy cannot honour; the xDS client NACKs it. */
+export class ListenerInvalidError extends MeshgateError {
+  constructor(readonly listener: string, readonly field: string, reason: string) {
+    super("ERR_PROXY_LISTENER_INVALID", `listener ${listener}: ${field}: ${reason}`);
+  }
+}
+
+/** A Listener's address cannot be bound (in use, not available on this host, no permission). */
+export class ListenerBindError extends MeshgateError {
+  constructor(readonly listener: string, readonly address: string, reason: string, cause?: unknown) {
+    super("ERR_PROXY_LISTENER_BIND", `listener ${listener} cannot listen on ${address}: ${reason}`, { cause });
   }
 }

@@ -1,0 +1,76 @@
+// One downstream connection: what the listener learnt when accepting it (addresses, TLS
+// facts, the filter chain it matched) and how to drain it. The HTTP exchanges of the
+// connection read these fields instead of asking the socket on every request.
+
+import type * as net from "node:net";
+import type { ServerHttp2Session } from "node:http2";
+import type { DownstreamTls, RequestHandler } from "../contracts.js";
+import type { CompiledChain } from "./listener-config.js";
+
+/** Where a connection's requests go; the bound listener it was accepted on. */
+export interface ConnectionOwner {
+  /** The handler of the current configuration (swapped by `apply`). */
+  readonly handler: RequestHandler;
+  connectionClosed(conn: Connection): void;
+}
+
+/** Stored on the raw socket, the TLS socket and the HTTP/2 session. */
+export const kConnection: unique symbol = Symbol("meshgate.connection");
+
+export type WithConnection = { [kConnection]?: Connection };
+
+export class Connection {
+  /** Set once the filter chain is chosen; updated in place when the listener is. */
+  chain: CompiledChain | undefined = undefined;
+  scheme: "http" | "https" = "http";
+  tls: DownstreamTls | undefined = undefined;
+  /** The socket HTTP runs on (the TLS socket for TLS chains). */
+  app: net.Socket | undefined = undefined;
+  h2: ServerHttp2Session | undefined = undefined;
+  draining = false;
+  closed = false;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+
+  constructor(
+    readonly owner: ConnectionOwner,
+    readonly socket: net.Socket,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? "";
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? "";
+    this.localPort = socket.localPort ?? 0;
+  }
+
+  /**
+   * Stop taking requests: idle connections close now; a busy HTTP/1.1 connection closes
+   * after its current response, an HTTP/2 one after GOAWAY once its streams are done.
+   */
+  drain(): void {
+    if (this.closed) return;
+    this.draining = true;
+    if (this.h2) {
+      if (!this.h2.closed && !this.h2.destroyed) this.h2.close();
+      return;
+    }
+    const app = this.app;
+    const res = app ? (app as unknown as { _httpMessage?: HttpMessageLike | null })._httpMessage : undefined;
+    if (!app || !res || res.finished) {
+      // Not handed to HTTP yet (sniffing, handshake) or idle between requests.
+      this.socket.destroy();
+      (app ?? this.socket).destroy();
+      return;
+    }
+    if (!res.headersSent) res.shouldKeepAlive = false; // Node answers with Connection: close
+    else res.once("finish", () => app.destroySoon()); // Node detaches res.socket before this runs
+  }
+}
+
+interface HttpMessageLike {
+  finished: boolean;
+  headersSent: boolean;
+  shouldKeepAlive: boolean;
+  once(event: "finish", cb: () => void): unknown;
+}

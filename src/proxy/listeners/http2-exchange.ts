@@ -1,0 +1,178 @@
+// HTTP/2 streams (node:http2's core 'stream' API, which is cheaper than its HTTP/1-style
+// compatibility layer) adapted to DownstreamRequest / DownstreamResponse. Response
+// headers are held until the first body byte or the end, so a body-less response goes
+// out as one HEADERS frame with END_STREAM, and whether to wait for trailers can be
+// decided when they are known.
+
+import * as http2 from "node:http2";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { Readable } from "node:stream";
+import type { DownstreamRequest, DownstreamResponse, DownstreamTls, HeaderMap } from "../contracts.js";
+import { teAcceptsTrailers } from "../http/hop-by-hop.js";
+import { kConnection, type Connection, type WithConnection } from "./connection.js";
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+/** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); node:http2 would throw on them. */
+const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host"]);
+
+export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
+  private plainHeaders: HeaderMap | undefined = undefined;
+  private status = 0;
+  private responseHeaders: HeaderMap | undefined = undefined;
+  private trailers: HeaderMap | undefined = undefined;
+  private responded = false;
+  /** end() was called: a close with NO_ERROR after it is a completed response. */
+  private ended = false;
+
+  constructor(
+    readonly stream: ServerHttp2Stream,
+    readonly h2Headers: IncomingHttpHeaders,
+    readonly conn: Connection,
+  ) {}
+
+  get protocol(): "h2" {
+    return "h2";
+  }
+  get method(): string {
+    return this.h2Headers[":method"]!;
+  }
+  get scheme(): "http" | "https" {
+    return this.conn.scheme;
+  }
+  get authority(): string {
+    return this.h2Headers[":authority"] ?? this.h2Headers.host ?? "";
+  }
+  get rawPath(): string {
+    return this.h2Headers[":path"] ?? "";
+  }
+  get headers(): HeaderMap {
+    return (this.plainHeaders ??= withoutPseudoHeaders(this.h2Headers));
+  }
+  get body(): Readable {
+    return this.stream;
+  }
+  get remoteAddress(): string {
+    return this.conn.remoteAddress;
+  }
+  get remotePort(): number {
+    return this.conn.remotePort;
+  }
+  get localAddress(): string {
+    return this.conn.localAddress;
+  }
+  get localPort(): number {
+    return this.conn.localPort;
+  }
+  get tls(): DownstreamTls | undefined {
+    return this.conn.tls;
+  }
+
+  get headersSent(): boolean {
+    return this.status !== 0;
+  }
+  get closed(): boolean {
+    const s = this.stream;
+    return (s.destroyed || s.closed) && (!this.ended || s.rstCode !== NGHTTP2_NO_ERROR);
+  }
+  writeHead(status: number, headers: HeaderMap): void {
+    if (this.status !== 0) throw new Error("response headers already sent");
+    this.status = status;
+    this.responseHeaders = headers;
+  }
+  write(chunk: Uint8Array): boolean {
+    if (!this.responded) this.respond(false, teAcceptsTrailersOf(this.h2Headers));
+    return this.stream.write(chunk);
+  }
+  onDrain(cb: () => void): void {
+    this.stream.once("drain", cb);
+  }
+  /** `cb` runs if the stream ends without the response completing (reset, client gone, destroy). */
+  onClose(cb: () => void): void {
+    if (this.closed) {
+      process.nextTick(cb);
+      return;
+    }
+    this.stream.once("close", () => {
+      if (this.closed) cb();
+    });
+  }
+  end(chunk?: Uint8Array, trailers?: HeaderMap): void {
+    const stream = this.stream;
+    if (stream.destroyed) return;
+    this.ended = true;
+    if (this.status === 0) this.status = 200;
+    if (!this.responded) {
+      if (chunk === undefined && trailers === undefined) {
+        this.respond(true, false);
+        return;
+      }
+      this.respond(false, trailers !== undefined);
+    }
+    this.trailers = trailers;
+    if (chunk !== undefined) stream.end(chunk);
+    else stream.end();
+  }
+  destroy(error?: Error): void {
+    // destroy(), not close(code): close() ends the writable side first, so the client
+    // would see a complete (truncated) response before the RST_STREAM.
+    if (!this.stream.destroyed) this.stream.destroy(error ?? new Error("response aborted"));
+  }
+
+  private respond(endStream: boolean, waitForTrailers: boolean): void {
+    this.responded = true;
+    const out: OutgoingHttpHeaders = { ":status": this.status };
+    const headers = this.responseHeaders;
+    if (headers !== undefined) {
+      for (const k in headers) {
+        const v = headers[k];
+        if (v !== undefined && !H2_FORBIDDEN.has(k)) out[k] = v;
+      }
+    }
+    if (waitForTrailers) {
+      this.stream.once("wantTrailers", () => {
+        const t = this.trailers;
+        const clean: OutgoingHttpHeaders = {};
+        if (t !== undefined) for (const k in t) if (t[k] !== undefined && !H2_FORBIDDEN.has(k)) clean[k] = t[k];
+        this.stream.sendTrailers(clean);
+      });
+    }
+    this.stream.respond(out, { endStream, waitForTrailers });
+  }
+}
+
+function teAcceptsTrailersOf(h: IncomingHttpHeaders): boolean {
+  const te = h.te;
+  return te !== undefined && teAcceptsTrailers(te);
+}
+
+function withoutPseudoHeaders(h: IncomingHttpHeaders): HeaderMap {
+  const out: HeaderMap = {};
+  for (const k in h) if (k.charCodeAt(0) !== 0x3a) out[k] = h[k];
+  return out;
+}
+
+function ignore(): void {}
+
+/** node:http2 'stream' listener shared by every listener. */
+export function onHttp2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  // A client reset surfaces as an 'error' on the stream; it is reported through onClose.
+  stream.on("error", ignore);
+  const conn = (stream.session as unknown as WithConnection | undefined)?.[kConnection];
+  const chain = conn?.chain;
+  if (conn === undefined || chain === undefined) {
+    stream.close(NGHTTP2_REFUSED_STREAM);
+    return;
+  }
+  if (headers[":method"] === "CONNECT" || headers[":path"] === undefined) {
+    stream.respond({ ":status": 501 }, { endStream: true });
+    return;
+  }
+  const exchange = new Http2Exchange(stream, headers, conn);
+  try {
+    conn.owner.handler(exchange, exchange, chain.ref);
+  } catch {
+    if (!exchange.headersSent && !stream.destroyed) stream.respond({ ":status": 500 }, { endStream: true });
+    else exchange.destroy();
+  }
+}
