@@ -36,6 +36,8 @@ export interface DownstreamRequest {
   readonly rawPath: string;
   readonly headers: HeaderMap;
   readonly body: Readable;
+  /** false when the request is known to carry no body (no length, no chunking, or an HTTP/2 stream ended with its headers). */
+  readonly hasBody?: boolean;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;

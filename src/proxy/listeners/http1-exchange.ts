@@ -35,6 +35,11 @@ export class Http1Exchange implements DownstreamRequest, DownstreamResponse {
   get body(): Readable {
     return this.req;
   }
+  /** RFC 9112 §6.3: a request has a body only with Content-Length or Transfer-Encoding. */
+  get hasBody(): boolean {
+    const h = this.req.headers;
+    return (h["content-length"] !== undefined && h["content-length"] !== "0") || h["transfer-encoding"] !== undefined;
+  }
   get remoteAddress(): string {
     return this.conn.remoteAddress;
   }

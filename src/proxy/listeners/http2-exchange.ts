@@ -52,6 +52,10 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
   get body(): Readable {
     return this.stream;
   }
+  /** END_STREAM on the request's HEADERS frame: nothing follows. */
+  get hasBody(): boolean {
+    return !this.stream.endAfterHeaders;
+  }
   get remoteAddress(): string {
     return this.conn.remoteAddress;
   }

@@ -1,0 +1,124 @@
+// One process's data plane: listeners, route tables, filters and upstream clusters built
+// from an xDS resource set. `apply` builds everything the new set needs before anything
+// changes, so a set that cannot be honoured is refused whole (the xDS client NACKs it)
+// and the previous configuration keeps serving.
+
+import type { ResourceKind } from "../xds/envoy-protos.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { EnvoyResource } from "./contracts.js";
+import { ConnectionManager, type RouteTables } from "./connection-manager.js";
+import { ListenerManager } from "./listeners/listener-manager.js";
+import { compileRouteConfiguration, type RouteTable } from "./router/route-table.js";
+import { checkRouteFilterConfig, checkRouteRateLimits } from "./filters/index.js";
+import { ClusterManager } from "./upstream/cluster-manager.js";
+import { unsupportedRetryConditions } from "./upstream/retry-policy.js";
+import { ProxyRouteUnsupportedError } from "../errors.js";
+import { referencedNames, type XdsResourceSet } from "./xds/resource-set.js";
+
+export interface DataPlaneOptions {
+  readonly logger: Logger;
+}
+
+export class DataPlane {
+  readonly listeners: ListenerManager;
+  readonly clusters: ClusterManager;
+  readonly connections: ConnectionManager;
+  // Compiled once per received resource object: an unchanged route table is reused.
+  #compiledRoutes = new WeakMap<EnvoyResource, RouteTable>();
+  #applied = false;
+  #servedListeners: ReadonlyMap<string, EnvoyResource> = new Map();
+
+  constructor(opts: DataPlaneOptions) {
+    this.listeners = new ListenerManager({ logger: opts.logger });
+    this.clusters = new ClusterManager({ logger: opts.logger });
+    this.connections = new ConnectionManager({ clusters: this.clusters, logger: opts.logger });
+  }
+
+  /** True once a configuration with listeners has been applied. */
+  get applied(): boolean {
+    return this.#applied;
+  }
+
+  /** `changed` says which type the new set differs in; "all" (a new worker) builds everything. */
+  async apply(set: XdsResourceSet, changed: ResourceKind | "all"): Promise<void> {
+    const is = (...kinds: ResourceKind[]) => changed === "all" || kinds.includes(changed);
+    // Route tables and the connection managers' filter chains are compiled first: they
+    // throw on anything unsupported before a socket or pool is touched.
+    let tables: RouteTables | undefined;
+    if (is("route", "listener")) {
+      const next = new Map<string, RouteTable>();
+      for (const [name, rc] of set.routes) {
+        let t = this.#compiledRoutes.get(rc);
+        if (!t) {
+          t = compileRouteConfiguration(rc);
+          checkRouteFilterConfigs(rc);
+          this.#compiledRoutes.set(rc, t);
+        }
+        next.set(name, t);
+      }
+      tables = next;
+    }
+    if (is("listener")) this.connections.validateListeners(set.listeners);
+    // Upstreams before listeners, as Envoy warms clusters before the listeners that use them.
+    if (is("cluster", "endpoint", "secret")) this.clusters.apply(set.clusters, set.endpoints, set.secrets);
+    if (is("listener", "secret")) {
+      const listeners = this.#warmed(set);
+      await this.listeners.apply(listeners, set.secrets, this.connections.handler);
+      this.#servedListeners = listeners;
+    }
+    if (tables) this.connections.setRouteTables(tables);
+    if (is("listener")) this.#applied = true;
+  }
+
+  /**
+   * Listeners whose certificates have arrived. Like Envoy's listener warming: a listener
+   * naming an SDS secret not received yet is not served (a changed one keeps its previous
+   * version) until the secret arrives, which re-applies the listeners.
+   */
+  #warmed(set: XdsResourceSet): ReadonlyMap<string, EnvoyResource> {
+    const out = new Map<string, EnvoyResource>();
+    for (const [name, l] of set.listeners) {
+      const secrets = referencedNames({ listeners: new Map([[name, l]]), clusters: new Map() }).secret;
+      if (secrets.every((s) => set.secrets.has(s))) out.set(name, l);
+      else {
+        const previous = this.#servedListeners.get(name);
+        if (previous) out.set(name, previous);
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.listeners.close();
+    await this.clusters.close();
+    this.connections.close();
+  }
+}
+
+/**
+ * Per-route filter configs and rate-limit actions are read by the filters, not the
+ * router: check them when the table arrives, so a bad one is NACKed instead of failing
+ * requests.
+ */
+function checkRouteFilterConfigs(rc: EnvoyResource): void {
+  const perFilter = (o: EnvoyResource | undefined) => {
+    const m = o?.typedPerFilterConfig as Record<string, EnvoyResource> | undefined;
+    if (m) for (const [filter, config] of Object.entries(m)) checkRouteFilterConfig(filter, config);
+  };
+  perFilter(rc);
+  for (const vh of (rc.virtualHosts as EnvoyResource[] | undefined) ?? []) {
+    perFilter(vh);
+    if (vh.rateLimits) checkRouteRateLimits(vh.rateLimits as EnvoyResource[], `route configuration ${String(rc.name)} virtual host ${String(vh.name)}`);
+    for (const r of (vh.routes as EnvoyResource[] | undefined) ?? []) {
+      perFilter(r);
+      const action = r.route as EnvoyResource | undefined;
+      const retryOn = ((action?.retryPolicy ?? vh.retryPolicy) as { retryOn?: string } | undefined)?.retryOn;
+      if (retryOn) {
+        const unsupported = unsupportedRetryConditions(retryOn.split(",").map((c) => c.trim()).filter(Boolean));
+        if (unsupported.length > 0) throw new ProxyRouteUnsupportedError(`route configuration "${String(rc.name)}" route "${String(r.name)}"`, "route.retryPolicy.retryOn", `${unsupported.join(", ")} not supported by meshgate's proxy`);
+      }
+      if (action?.rateLimits) checkRouteRateLimits(action.rateLimits as EnvoyResource[], `route configuration ${String(rc.name)} route ${String(r.name)}`);
+      for (const c of ((action?.weightedClusters as EnvoyResource | undefined)?.clusters as EnvoyResource[] | undefined) ?? []) perFilter(c);
+    }
+  }
+}
