@@ -1,0 +1,201 @@
+// A proxy process: one ADS stream to the control plane, and the data plane either in this
+// process (workers: 0) or in N worker processes sharing the listeners (node:cluster; the
+// kernel's accept queue is served by every worker). With workers, this process keeps the
+// xDS client — one stream, one ACK per version, whatever the worker count — hands every
+// accepted update to all workers, and ACKs only when each of them has applied it. A
+// worker that dies is restarted with the configuration in force and reported.
+
+import cluster, { type Worker } from "node:cluster";
+import { fileURLToPath } from "node:url";
+import type * as grpc from "@grpc/grpc-js";
+import type { ResourceKind } from "../xds/envoy-protos.js";
+import type { Logger } from "../telemetry/logger.js";
+import { DataPlane } from "./data-plane.js";
+import { AdsClient } from "./xds/ads-client.js";
+import type { XdsResourceSet } from "./xds/resource-set.js";
+
+export interface ProxyRuntimeOptions {
+  readonly nodeId: string;
+  /** gRPC target of the control plane's ADS: "host:port" or "unix:///path". */
+  readonly xdsTarget: string;
+  readonly credentials: grpc.ChannelCredentials;
+  /** 0: serve in this process. N: N worker processes. */
+  readonly workers: number;
+  readonly logger: Logger;
+}
+
+/** Messages between the proxy process and its workers. */
+export type WorkerMessage =
+  | { readonly type: "apply"; readonly id: number; readonly set: XdsResourceSet; readonly changed: ResourceKind | "all" }
+  | { readonly type: "applied"; readonly id: number; readonly error?: string }
+  | { readonly type: "ready" };
+
+interface Pending {
+  readonly waiting: Set<number>;
+  readonly errors: string[];
+  readonly done: (errors: string[]) => void;
+}
+
+export class ProxyRuntime {
+  readonly client: AdsClient;
+  readonly #local: DataPlane | undefined;
+  readonly #workers = new Map<number, Worker>();
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #restarts = 0;
+  #closing = false;
+  #lastApplied: XdsResourceSet | undefined;
+
+  private constructor(private readonly opts: ProxyRuntimeOptions) {
+    this.#local = opts.workers === 0 ? new DataPlane({ logger: opts.logger }) : undefined;
+    this.client = new AdsClient({
+      target: opts.xdsTarget,
+      credentials: opts.credentials,
+      nodeId: opts.nodeId,
+      logger: opts.logger,
+      apply: (set, changed) => this.#apply(set, changed),
+    });
+  }
+
+  static async start(opts: ProxyRuntimeOptions): Promise<ProxyRuntime> {
+    const rt = new ProxyRuntime(opts);
+    if (opts.workers > 0) await rt.#startWorkers();
+    rt.client.start();
+    return rt;
+  }
+
+  /** The in-process data plane (workers: 0), for tests and embedding. */
+  get dataPlane(): DataPlane | undefined {
+    return this.#local;
+  }
+
+  get workerCount(): number {
+    return this.#workers.size;
+  }
+
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Ready once listeners and clusters arrived and every referenced route, endpoint set and secret too. */
+  ready(): { ready: boolean; reason: string } {
+    const set = this.#lastApplied;
+    if (!set || set.versions.listener === "") return { ready: false, reason: "waiting for listeners from the control plane" };
+    const missing = this.client.missing();
+    if (missing.length > 0) return { ready: false, reason: `waiting for ${missing.length} resource(s): ${missing.slice(0, 5).join(", ")}` };
+    return { ready: true, reason: `configuration ${describeVersions(set)} in force` };
+  }
+
+  configDump(): unknown {
+    const set = this.client.state;
+    const names = (m: ReadonlyMap<string, unknown>) => [...m.keys()].sort();
+    return {
+      node: this.opts.nodeId,
+      versions: set.versions,
+      listeners: names(set.listeners),
+      routes: names(set.routes),
+      clusters: names(set.clusters),
+      endpoints: names(set.endpoints),
+      // Secret names only: never their contents.
+      secrets: names(set.secrets),
+      missing: this.client.missing(),
+      workers: this.opts.workers,
+      workerRestarts: this.#restarts,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await this.client.close();
+    if (this.#local) await this.#local.close();
+    await Promise.all(
+      [...this.#workers.values()].map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once("exit", () => resolve());
+            w.process.kill("SIGTERM");
+          }),
+      ),
+    );
+  }
+
+  async #apply(set: XdsResourceSet, changed: ResourceKind): Promise<void> {
+    if (this.#local) {
+      await this.#local.apply(set, changed);
+    } else {
+      const errors = await this.#broadcast(set, changed);
+      if (errors.length > 0) throw new Error(errors[0]);
+    }
+    this.#lastApplied = set;
+  }
+
+  #broadcast(set: XdsResourceSet, changed: ResourceKind | "all", only?: Worker): Promise<string[]> {
+    const targets = only ? [only] : [...this.#workers.values()];
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      const pending: Pending = { waiting: new Set(targets.map((w) => w.id)), errors: [], done: resolve };
+      this.#pending.set(id, pending);
+      if (pending.waiting.size === 0) {
+        this.#pending.delete(id);
+        resolve([]);
+        return;
+      }
+      const msg: WorkerMessage = { type: "apply", id, set, changed };
+      for (const w of targets) w.send(msg);
+    });
+  }
+
+  #settle(id: number, workerId: number, error?: string): void {
+    const p = this.#pending.get(id);
+    if (!p || !p.waiting.delete(workerId)) return;
+    if (error) p.errors.push(error);
+    if (p.waiting.size === 0) {
+      this.#pending.delete(id);
+      p.done(p.errors);
+    }
+  }
+
+  async #startWorkers(): Promise<void> {
+    const self = fileURLToPath(import.meta.url);
+    const exec = self.replace(/proxy-runtime\.(ts|js)$/, (_m, ext: string) => `worker-main.${ext}`);
+    cluster.setupPrimary({ exec, execArgv: process.execArgv, serialization: "advanced", silent: false });
+    await Promise.all(Array.from({ length: this.opts.workers }, () => this.#fork()));
+  }
+
+  #fork(): Promise<void> {
+    const w = cluster.fork({ MESHGATE_NODE_ID: this.opts.nodeId });
+    this.#workers.set(w.id, w);
+    w.on("message", (m: WorkerMessage) => {
+      if (m.type === "applied") this.#settle(m.id, w.id, m.error);
+    });
+    w.on("exit", (code, signal) => {
+      this.#workers.delete(w.id);
+      // A dead worker answers nothing: release whatever waited for it.
+      for (const [id] of this.#pending) this.#settle(id, w.id, `worker ${w.process.pid} exited`);
+      if (this.#closing) return;
+      this.#restarts++;
+      this.opts.logger.error({ pid: w.process.pid, code, signal, restarts: this.#restarts }, "proxy worker exited; starting a new one");
+      // Back off a little so a worker that dies at once does not spin.
+      setTimeout(() => {
+        if (this.#closing) return;
+        void this.#fork().then(() => {
+          const set = this.#lastApplied;
+          const nw = [...this.#workers.values()].at(-1);
+          if (set && nw) void this.#broadcast(set, "all", nw);
+        });
+      }, Math.min(5000, 100 * this.#restarts));
+    });
+    return new Promise((resolve) => {
+      const onReady = (m: WorkerMessage) => {
+        if (m.type !== "ready") return;
+        w.off("message", onReady);
+        resolve();
+      };
+      w.on("message", onReady);
+    });
+  }
+}
+
+function describeVersions(set: XdsResourceSet): string {
+  return `listeners ${set.versions.listener}, routes ${set.versions.route || "-"}, clusters ${set.versions.cluster || "-"}`;
+}
