@@ -1,5 +1,6 @@
 // `meshgate up --config PATH...`: run everything embedded on this machine until Ctrl-C.
 
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
@@ -22,9 +23,10 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
     .option("--ratelimit-service <host:port>", "where proxies reach the global rate limit service (BackendTrafficPolicy rateLimit.type Global)", "127.0.0.1:18081")
     .option("--state-dir <dir>", "where managed CA keys and certificates are kept (keys 0600), and the local xDS socket xds.sock (0600)", ".meshgate")
     .option("--debounce <ms>", "wait this long after a file change before reloading", "50")
+    .option("--gateway-workers <n>", "worker processes per gateway proxy, sharing its listeners", String(availableParallelism()))
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nExample:\n  meshgate up --config examples/bookinfo --admin 127.0.0.1:15000 --xds 127.0.0.1:15010")
-    .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; ratelimitService: string; stateDir: string; debounce: string; logFormat: LogFormat }) => {
+    .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; ratelimitService: string; stateDir: string; debounce: string; gatewayWorkers: string; logFormat: LogFormat }) => {
       const address = (flag: string, value: string) => {
         const a = parseHostPort(value);
         if (!a) throw new UsageError(`${flag} must be HOST:PORT, got "${value}"`);
@@ -41,8 +43,10 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
       const rateLimitService = address("--ratelimit-service", opts.ratelimitService);
       const debounceMs = millis("--debounce", opts.debounce);
       const xdsDebounceMs = millis("--xds-debounce", opts.xdsDebounce);
+      const workers = Number(opts.gatewayWorkers);
+      if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--gateway-workers must be a whole number of at least 1, got "${opts.gatewayWorkers}"`);
       const logger = createLogger({ format: opts.logFormat });
-      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, xdsLocal: join(opts.stateDir, "xds.sock"), stateDir: opts.stateDir, debounceMs: xdsDebounceMs, rateLimitService } });
+      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, xdsLocal: join(opts.stateDir, "xds.sock"), stateDir: opts.stateDir, debounceMs: xdsDebounceMs, rateLimitService }, gateways: { workers, logFormat: opts.logFormat } });
       process.stdout.write(`meshgate is up. Admin: ${runtime.adminUrl}/readyz  ${runtime.adminUrl}/config_dump  ${runtime.adminUrl}/debug/syncz\nxDS: ${runtime.xdsAddress} (plaintext), ${runtime.xdsLocalTarget} (local, this user only)\nPress Ctrl-C to stop.\n`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

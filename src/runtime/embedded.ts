@@ -8,7 +8,9 @@ import type { Logger } from "../telemetry/logger.js";
 import { startAdminServer } from "./admin-server.js";
 import { ConfigWatcher, type AppliedConfig, type RejectedConfig } from "./config-watcher.js";
 import { ControlPlane, type Address } from "./control-plane.js";
+import { GatewaySupervisor } from "./gateway-supervisor.js";
 import { withProgrammedStatus } from "./programmed-status.js";
+import { servedGateways } from "../translate/index.js";
 
 export interface EmbeddedOptions {
   readonly configPaths: readonly string[];
@@ -16,6 +18,11 @@ export interface EmbeddedOptions {
   readonly debounceMs?: number;
   readonly logger: Logger;
   readonly controlPlane: { readonly xds: Address; readonly xdsTls?: Address; readonly xdsLocal?: string; readonly stateDir: string; readonly debounceMs?: number; readonly rateLimitService?: Address };
+  /**
+   * Gateway proxies: started and supervised here, one process per served Gateway, on the
+   * local xDS socket (needs `controlPlane.xdsLocal`); or "external": something else runs them.
+   */
+  readonly gateways?: { readonly workers: number; readonly logFormat: "text" | "json" } | "external";
 }
 
 export interface EmbeddedRuntime {
@@ -26,6 +33,8 @@ export interface EmbeddedRuntime {
   readonly xdsAddress: string;
   /** gRPC target of the local xDS socket (`unix:///<stateDir>/xds.sock`), when one is served. */
   readonly xdsLocalTarget: string | undefined;
+  /** The supervised gateway proxies (none when gateways are "external"). */
+  readonly supervisor: GatewaySupervisor | undefined;
   close(): Promise<void>;
 }
 
@@ -43,6 +52,10 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
     ...(cpo.rateLimitService ? { rateLimitService: cpo.rateLimitService } : {}),
     logger: log,
   });
+  const localTarget = controlPlane.ports.xdsLocal !== undefined ? `unix://${controlPlane.ports.xdsLocal}` : undefined;
+  const gw = opts.gateways ?? "external";
+  if (gw !== "external" && !localTarget) throw new Error("supervised gateways need the local xDS socket (controlPlane.xdsLocal)");
+  const supervisor = gw !== "external" && localTarget ? new GatewaySupervisor({ xdsTarget: localTarget, workers: gw.workers, logger: log, logFormat: gw.logFormat }) : undefined;
   // Compiles run one after another, in configuration order.
   let compiling: Promise<unknown> = Promise.resolve();
 
@@ -51,7 +64,10 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
     const { result } = c;
     for (const p of result.problems) log[p.severity === "error" ? "error" : p.severity === "warning" ? "warn" : "info"](formatProblem(p, process.cwd()));
     log.info({ version: c.version, resources: result.model.index.size, gateways: result.model.gateways.length, routes: result.model.routes.length, workloads: result.model.workloads.length, ...(c.timings ? { loadMs: Math.round(c.timings.loadMs), modelMs: Math.round(c.timings.modelMs) } : {}) }, "configuration applied");
-    compiling = compiling.then(() => controlPlane.apply(c));
+    compiling = compiling.then(async () => {
+      await controlPlane.apply(c);
+      supervisor?.sync(servedGateways(result.model).map((g) => `${g.resource.namespace}/${g.resource.name}`));
+    });
   });
   watcher.on("rejected", (r: RejectedConfig) => {
     lastRejected = r;
@@ -62,7 +78,14 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
   const admin = await startAdminServer(opts.admin.host, opts.admin.port, {
     ready: () => {
       const cur = watcher.current;
-      return cur ? { ready: true, reason: `configuration version ${cur.version} in force` } : { ready: false, reason: lastRejected?.reason ?? "configuration not loaded yet" };
+      if (!cur) return { ready: false, reason: lastRejected?.reason ?? "configuration not loaded yet" };
+      // Ready once every served Gateway is Programmed (its proxy ACKed the version in force).
+      const waiting = withProgrammedStatus(cur.result.model.statuses, controlPlane.syncz())
+        .filter((s) => s.kind === "Gateway")
+        .filter((s) => ((s.status as { conditions?: { type: string; status: string }[] }).conditions ?? []).some((c) => c.type === "Programmed" && c.status === "Unknown"))
+        .map((s) => `${s.namespace}/${s.name}`);
+      if (waiting.length > 0) return { ready: false, reason: `waiting for gateway(s) to be programmed: ${waiting.join(", ")}` };
+      return { ready: true, reason: `configuration version ${cur.version} in force` };
     },
     syncz: () => controlPlane.syncz(),
     configDump: () => {
@@ -88,10 +111,12 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
     watcher,
     controlPlane,
     xdsAddress: `${cpo.xds.host}:${controlPlane.ports.xds}`,
-    xdsLocalTarget: controlPlane.ports.xdsLocal !== undefined ? `unix://${controlPlane.ports.xdsLocal}` : undefined,
+    xdsLocalTarget: localTarget,
+    supervisor,
     async close() {
       await watcher.close();
       await compiling;
+      await supervisor?.close();
       await controlPlane.close();
       await closeServer(admin.server);
     },

@@ -32,6 +32,15 @@ export function isAccepted(gw: GatewayModel): boolean {
   return gw.conditions.find((c) => c.type === "Accepted")?.status === "True" && gw.conditions.find((c) => c.type === "Programmed")?.status !== "False";
 }
 
+/** The Gateways that get a proxy, in a stable order. */
+export function servedGateways(model: Model): GatewayModel[] {
+  return model.gateways.filter(isAccepted).sort((x, y) => {
+    const a = `${x.resource.namespace}/${x.resource.name}`;
+    const b = `${y.resource.namespace}/${y.resource.name}`;
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+}
+
 export function gatewayProxy(model: Model, gw: GatewayModel, b: SnapshotBuilder): IrProxy {
   const { namespace, name } = gw.resource;
   const mesh = meshOfNamespace(model.meshes, namespace);

@@ -12,7 +12,7 @@
 import type { IrCluster, IrProxy, IrRouteTable, IrSnapshot } from "../ir/index.js";
 import type { Model } from "../model/index.js";
 import { clientView } from "./client-view.js";
-import { gatewayProxy, isAccepted } from "./gateway-listeners.js";
+import { gatewayProxy, servedGateways } from "./gateway-listeners.js";
 import { byString } from "./names.js";
 import { checkRateLimitService, DEFAULT_RATE_LIMIT_SERVICE, type RateLimitServiceAddress } from "./rate-limit-service.js";
 import { sidecarProxy } from "./sidecars.js";
@@ -29,7 +29,7 @@ export interface TranslateOptions {
 
 export function translate(model: Model, version: number, options: TranslateOptions = {}): IrSnapshot {
   const b = new SnapshotBuilder(model, checkRateLimitService(options.rateLimitService ?? DEFAULT_RATE_LIMIT_SERVICE));
-  const gateways = model.gateways.filter(isAccepted).sort((x, y) => byString(`${x.resource.namespace}/${x.resource.name}`, `${y.resource.namespace}/${y.resource.name}`));
+  const gateways = servedGateways(model);
   const workloads = model.workloads.filter((w) => w.mesh !== undefined && w.spiffeId !== undefined).sort((x, y) => byString(`${x.namespace}/${x.name}`, `${y.namespace}/${y.name}`));
   const proxies: IrProxy[] = [...gateways.map((gw) => gatewayProxy(model, gw, b)), ...workloads.map((w) => sidecarProxy(model, w, b)), clientView(model, b)];
   proxies.sort((x, y) => byString(x.id, y.id));

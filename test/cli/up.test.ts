@@ -34,9 +34,15 @@ test("meshgate up serves /readyz and /config_dump, follows file changes, keeps t
     const socket = `${dir}-state/xds.sock`;
     assert.ok(stdout.includes(`unix://${socket} (local`), stdout);
     assert.equal(statSync(socket).mode & 0o777, 0o600);
-    const ready = await fetch(`${admin}/readyz`);
-    assert.equal(ready.status, 200);
+    // Ready once the gateway proxy `up` started has taken the configuration.
+    const early = await fetch(`${admin}/readyz`);
+    if (early.status !== 200) assert.match(await early.text(), /waiting for gateway\(s\) to be programmed: ingress\/bookinfo-gateway|configuration not loaded/);
+    const ready = await until("/readyz 200", async () => {
+      const r = await fetch(`${admin}/readyz`);
+      return r.status === 200 ? r : undefined;
+    }, 30_000);
     assert.match(await ready.text(), /configuration version 1 in force/);
+    assert.match(stderr, /gateway proxy started/);
     const dump = (await (await fetch(`${admin}/config_dump`)).json()) as { version: number; resources: { kind: string; name: string }[] };
     assert.equal(dump.version, 1);
     assert.ok(dump.resources.some((r) => r.kind === "Gateway" && r.name === "bookinfo-gateway"));
