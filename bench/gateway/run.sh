@@ -76,7 +76,8 @@ mg_config() { # <dir> <http port> <https port>: generate, then insist that meshg
 }
 mg_config "$RUN/meshgate-1w" "${MG1[0]}" "${MG1[1]}"
 SCALE=0
-if "${MG[@]}" up --help 2>/dev/null | grep -q -- "$MG_WORKERS_FLAG\b"; then
+# Not grep -q: it exits at the first match and the SIGPIPE fails the pipeline under pipefail.
+if "${MG[@]}" up --help 2>/dev/null | grep -- "$MG_WORKERS_FLAG\b" >/dev/null; then
   SCALE=1
   mg_config "$RUN/meshgate-${MG_SCALE_WORKERS}w" "${MG2[0]}" "${MG2[1]}"
 else
