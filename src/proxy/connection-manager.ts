@@ -173,13 +173,13 @@ export class ConnectionManager {
       drain(req);
       return localReply(res, d.clusterNotFoundStatus, "", undefined, picked.responseHeaders, varsOf(req));
     }
-    const vars = varsOf(req);
     const headers = upstreamHeaders(req, hcm);
-    applyHeaderMutations(picked.requestHeaders, headers, vars);
+    // Header variables are worked out only for routes that use mutations.
+    if (picked.requestHeaders.ops.length > 0) applyHeaderMutations(picked.requestHeaders, headers, varsOf(req));
     const host = picked.hostRewrite;
     if (host?.kind === "literal") headers.host = host.value;
     const upstreamPath = d.pathRewrite ? rewritePath(d, { path }) : path;
-    const exchange = new ForwardExchange(res, picked.responseHeaders, vars);
+    const exchange = new ForwardExchange(res, picked.responseHeaders, req);
     const needsReplay = d.retry !== undefined || d.mirrors.length > 0;
     const length = contentLength(req);
     // HTTP/1.1 without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3).
@@ -221,14 +221,14 @@ class ForwardExchange implements UpstreamResponseSink {
   constructor(
     readonly res: DownstreamResponse,
     private readonly mutations: HeaderMutations,
-    private readonly vars: HeaderVars,
+    private readonly req: DownstreamRequest,
   ) {}
 
   onHeaders(status: number, headers: HeaderMap, resume: () => void): boolean {
     if (this.res.closed) return false;
     this.#resume = resume;
     removeResponseHopByHop(headers);
-    if (this.mutations.ops.length > 0) applyHeaderMutations(this.mutations, headers, this.vars);
+    if (this.mutations.ops.length > 0) applyHeaderMutations(this.mutations, headers, varsOf(this.req));
     this.res.writeHead(status, headers);
     return true;
   }
@@ -255,7 +255,7 @@ class ForwardExchange implements UpstreamResponseSink {
       return;
     }
     const f = failureResponse(error.kind);
-    localReply(this.res, f.status, f.body, f.headers, this.mutations, this.vars);
+    localReply(this.res, f.status, f.body, f.headers, this.mutations, this.mutations.ops.length > 0 ? varsOf(this.req) : undefined);
   }
 }
 

@@ -15,7 +15,7 @@ export type EscapedSlashes = "KEEP_UNCHANGED" | "REJECT_REQUEST" | "UNESCAPE_AND
 
 export interface CompiledHcm {
   readonly routeConfigName: string;
-  readonly pathOptions: { readonly mergeSlashes: boolean; readonly escapedSlashes: EscapedSlashes; readonly method?: string };
+  readonly pathOptions: { readonly mergeSlashes: boolean; readonly escapedSlashes: EscapedSlashes };
   readonly filters: readonly HttpFilter[];
   readonly generateRequestId: boolean;
   /** SANITIZE_SET with uri: replace x-forwarded-client-cert with the verified peer's URI SAN. */

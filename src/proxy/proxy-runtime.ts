@@ -162,7 +162,7 @@ export class ProxyRuntime {
     await Promise.all(Array.from({ length: this.opts.workers }, () => this.#fork()));
   }
 
-  #fork(): Promise<void> {
+  #fork(): Promise<Worker> {
     const w = cluster.fork({ MESHGATE_NODE_ID: this.opts.nodeId });
     this.#workers.set(w.id, w);
     w.on("message", (m: WorkerMessage) => {
@@ -178,10 +178,9 @@ export class ProxyRuntime {
       // Back off a little so a worker that dies at once does not spin.
       setTimeout(() => {
         if (this.#closing) return;
-        void this.#fork().then(() => {
+        void this.#fork().then((nw) => {
           const set = this.#lastApplied;
-          const nw = [...this.#workers.values()].at(-1);
-          if (set && nw) void this.#broadcast(set, "all", nw);
+          if (set) void this.#broadcast(set, "all", nw);
         });
       }, Math.min(5000, 100 * this.#restarts));
     });
@@ -189,7 +188,7 @@ export class ProxyRuntime {
       const onReady = (m: WorkerMessage) => {
         if (m.type !== "ready") return;
         w.off("message", onReady);
-        resolve();
+        resolve(w);
       };
       w.on("message", onReady);
     });

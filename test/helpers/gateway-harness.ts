@@ -3,7 +3,7 @@
 // over the trusted local xDS socket; real sockets everywhere. Tests write YAML, wait for
 // the gateway to run the new version, and send real requests (curl, undici).
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,7 +50,6 @@ export async function startGatewayHarness(t: TestContext, opts: { gateway: strin
   const dir = mkdtempSync(join(tmpdir(), "meshgate-e2e-"));
   const configDir = join(dir, "config");
   const stateDir = join(dir, "state");
-  const { mkdirSync } = await import("node:fs");
   mkdirSync(configDir);
   writeFileSync(join(configDir, "config.yaml"), opts.yaml);
   const logs: string[] = [];

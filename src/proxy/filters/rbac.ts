@@ -47,13 +47,17 @@ function ipMatcher(value: unknown, where: Where, address: (ctx: FilterContext) =
   return (ctx) => m(parseIp(address(ctx)));
 }
 
-function permission(value: unknown, where: Where): Predicate {
-  const o = object(value, where, ["andRules", "orRules", "any", "header", "urlPath", "destinationIp", "destinationPort", "destinationPortRange", "metadata", "notRule", "requestedServerName"]);
+/** Permissions and principals are oneofs: exactly one of `fields` is set. */
+function oneOf(value: unknown, where: Where, fields: string[], message: string): { kind: string; w: Where; v: unknown } {
+  const o = object(value, where, fields);
   const kinds = Object.keys(o).filter((k) => k !== "@type");
-  if (kinds.length !== 1) where.fail("a permission needs exactly one rule");
+  if (kinds.length !== 1) where.fail(message);
   const kind = kinds[0]!;
-  const w = where.at(kind);
-  const v = o[kind];
+  return { kind, w: where.at(kind), v: o[kind] };
+}
+
+function permission(value: unknown, where: Where): Predicate {
+  const { kind, w, v } = oneOf(value, where, ["andRules", "orRules", "any", "header", "urlPath", "destinationIp", "destinationPort", "destinationPortRange", "metadata", "notRule", "requestedServerName"], "a permission needs exactly one rule");
   switch (kind) {
     case "any":
       if (!bool(v, w)) w.fail("any must be true");
@@ -109,12 +113,7 @@ function principalName(m: StringPredicate): Predicate {
 }
 
 function principal(value: unknown, where: Where): Predicate {
-  const o = object(value, where, ["andIds", "orIds", "any", "authenticated", "sourceIp", "directRemoteIp", "remoteIp", "header", "urlPath", "metadata", "notId"]);
-  const kinds = Object.keys(o).filter((k) => k !== "@type");
-  if (kinds.length !== 1) where.fail("a principal needs exactly one identifier");
-  const kind = kinds[0]!;
-  const w = where.at(kind);
-  const v = o[kind];
+  const { kind, w, v } = oneOf(value, where, ["andIds", "orIds", "any", "authenticated", "sourceIp", "directRemoteIp", "remoteIp", "header", "urlPath", "metadata", "notId"], "a principal needs exactly one identifier");
   switch (kind) {
     case "any":
       if (!bool(v, w)) w.fail("any must be true");
