@@ -234,4 +234,11 @@ test("the control plane restarting fails no request: the gateway keeps its confi
   assert.ok(during > 5, `requests were served while the control plane was down (${during})`);
   assert.equal(failures, 0, `${failures} of ${sent} requests failed`);
   assert.ok(h.proxy.client.counters.reconnects >= 1, "the gateway reconnected");
+  // The new control plane numbers its versions from the start again; a change it serves
+  // must still take effect.
+  await h.write(config(s, "", { v1: 0, v2: 1 }));
+  for (let i = 0; i < 10; i++) {
+    const r = await get(s.port, "/split");
+    assert.equal(r.echo?.backend, "v2", "after the change every request goes to v2");
+  }
 });

@@ -102,7 +102,11 @@ export async function startGatewayHarness(t: TestContext, opts: { gateway: strin
     async write(yaml: string) {
       const before = h.runtime.watcher.current?.version ?? 0;
       writeFileSync(join(configDir, "config.yaml"), yaml);
-      await waitFor(() => (h.runtime.watcher.current?.version ?? 0) > before, 10_000, "the configuration change to be applied");
+      await waitFor(() => (h.runtime.watcher.current?.version ?? 0) > before, 10_000, "the configuration change to be loaded");
+      // The watcher counts a version before the control plane has compiled and served it;
+      // until then the old version is "in force" and would count as converged.
+      const loaded = String(h.runtime.watcher.current!.version);
+      await waitFor(() => h.runtime.controlPlane.syncz().summary.version === loaded, 10_000, `configuration version ${loaded} to be served`);
       await h.converged();
     },
     async converged(timeoutMs = 10_000) {
