@@ -5,7 +5,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "../../telemetry/logger.js";
-import { decodeRlsResponse, encodeRlsRequest, SHOULD_RATE_LIMIT_PATH, type RlsResponse } from "../../xds/rate-limit-service-wire.js";
+import { decodeRlsResponse, encodeRlsRequest, SHOULD_RATE_LIMIT_PATH, type RlsResponse, type RlsUnit } from "../../xds/rate-limit-service-wire.js";
 import type { EnvoyResource, FilterContext, FilterResult, HeaderMap, HttpFilter } from "../contracts.js";
 import { bool, durationMs, num, object, str, unwrapFilterConfig, Where, type Obj } from "./config.js";
 import { descriptorsFor } from "./descriptors.js";
@@ -19,6 +19,7 @@ const DEFAULT_TIMEOUT_MS = 20;
 export type RateLimitServiceResolver = (clusterName: string) => { host: string; port: number } | undefined;
 
 const identity = (b: Buffer) => b;
+const WINDOW_SECONDS: Partial<Record<RlsUnit, number>> = { SECOND: 1, MINUTE: 60, HOUR: 3_600, DAY: 86_400 };
 
 /** One gRPC channel per service address, shared by every request of a filter. */
 class RlsClients {
@@ -107,10 +108,18 @@ export function compileRateLimit(name: string, config: Obj, deps: { rateLimitSer
     if (!noEnvoyHeader) headers["x-envoy-ratelimited"] = "true";
     for (const h of r.responseHeadersToAdd ?? []) headers[h.key.toLowerCase()] = h.value;
     if (xHeaders === "DRAFT_VERSION_03") {
+      // As Envoy writes them: the limit with the least remaining, then every limit's quota
+      // policy (`, <requests>;w=<window seconds>[;name="<name>"]`).
       let tightest: RlsResponse["statuses"][number] | undefined;
-      for (const s of r.statuses) if (s.currentLimit && (!tightest || s.limitRemaining < tightest.limitRemaining)) tightest = s;
+      let policies = "";
+      for (const s of r.statuses) {
+        if (!s.currentLimit) continue;
+        if (!tightest || s.limitRemaining < tightest.limitRemaining) tightest = s;
+        const window = WINDOW_SECONDS[s.currentLimit.unit];
+        if (window) policies += `, ${s.currentLimit.requestsPerUnit};w=${window}${s.currentLimit.name ? `;name="${s.currentLimit.name}"` : ""}`;
+      }
       if (tightest?.currentLimit) {
-        headers["x-ratelimit-limit"] = String(tightest.currentLimit.requestsPerUnit);
+        headers["x-ratelimit-limit"] = `${tightest.currentLimit.requestsPerUnit}${policies}`;
         headers["x-ratelimit-remaining"] = String(tightest.limitRemaining);
         if (tightest.durationUntilResetMs !== undefined) headers["x-ratelimit-reset"] = String(Math.ceil(tightest.durationUntilResetMs / 1000));
       }

@@ -41,6 +41,9 @@ export function httpFilters(f: IrHttpFilters, options: HttpFilterOptions): Json[
         // Only changes gRPC requests: a limited call ends RESOURCE_EXHAUSTED (what gRPC
         // defines for quota errors) instead of UNAVAILABLE, which clients would retry.
         rateLimitedAsResourceExhausted: true,
+        // x-ratelimit-limit, -remaining and -reset (draft-polli-ratelimit-headers-03), as
+        // Envoy Gateway sets them: clients learn the limit and when it resets.
+        enableXRatelimitHeaders: "DRAFT_VERSION_03",
         rateLimitService: { grpcService: { envoyGrpc: { clusterName: f.globalRateLimit.serviceCluster } }, transportApiVersion: "V3" },
       },
     });

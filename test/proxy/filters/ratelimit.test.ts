@@ -61,7 +61,10 @@ test("two gateways share one limit through the rate limit service and Redis", as
   for (let i = 0; i < 6; i++) codes.push(await status(i % 2 === 0 ? a : b, { route, headers: { "x-user": "alice" }, remoteAddress: "10.1.1.1" }));
   assert.deepEqual(codes, [200, 200, 200, 429, 429, 429]);
   const limited = (await run(a, ctxOf({ route, headers: { "x-user": "alice" } }))) as Obj;
-  assert.deepEqual(limited, { action: "respond", status: 429, body: "", headers: { "x-envoy-ratelimited": "true" } });
+  // x-ratelimit-* as Envoy writes them (the translator asks for DRAFT_VERSION_03, as Envoy Gateway does).
+  const reset = Number(limited.headers["x-ratelimit-reset"]);
+  assert.ok(reset >= 1 && reset <= 60, `seconds left in the minute: ${String(limited.headers["x-ratelimit-reset"])}`);
+  assert.deepEqual(limited, { action: "respond", status: 429, body: "", headers: { "x-envoy-ratelimited": "true", "x-ratelimit-limit": "3, 3;w=60", "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(reset) } });
   // Another x-user value counts on its own; a request without the header produces no descriptor.
   assert.equal(await status(b, { route, headers: { "x-user": "bob" } }), 200);
   const noHeader = a[0]!.decode(ctxOf({ route }));
