@@ -31,7 +31,17 @@ export class DataPlane {
   constructor(opts: DataPlaneOptions) {
     this.listeners = new ListenerManager({ logger: opts.logger });
     this.clusters = new ClusterManager({ logger: opts.logger });
-    this.connections = new ConnectionManager({ clusters: this.clusters, logger: opts.logger });
+    this.connections = new ConnectionManager({ clusters: this.clusters, logger: opts.logger, rateLimitService: (name) => this.#rateLimitService(name) });
+  }
+
+  /**
+   * Where the ratelimit filter calls the rate limit service: an endpoint of the cluster its
+   * config names (the translator's `meshgate|ratelimit`), looked up per call so a changed
+   * cluster takes effect at once. A host name is left to the gRPC client to resolve.
+   */
+  #rateLimitService(clusterName: string): { host: string; port: number } | undefined {
+    const h = this.clusters.get(clusterName)?.pickHost(undefined);
+    return h ? { host: h.address, port: h.port } : undefined;
   }
 
   /** True once a configuration with listeners has been applied. */
