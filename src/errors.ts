@@ -40,6 +40,7 @@ export type ErrorCode =
   | "ERR_PROXY_HCM_UNSUPPORTED"
   // the rate limit service
   | "ERR_RATELIMIT_LISTEN"
+  | "ERR_RATELIMIT_REDIS_URL"
   // meshgate's own proxy
   | "ERR_PROXY_ROUTE_UNSUPPORTED"
   // the embedded proxy
@@ -281,6 +282,13 @@ export class ProxyFilterUnsupportedError extends MeshgateError {
 export class RateLimitListenError extends MeshgateError {
   constructor(readonly address: string, reason: string, cause?: unknown) {
     super("ERR_RATELIMIT_LISTEN", `the rate limit service cannot listen on ${address}: ${reason}`, { cause });
+  }
+}
+
+/** The Redis URL given for the rate limit service's counters is not usable (never echoes a password). */
+export class RateLimitRedisUrlError extends MeshgateError {
+  constructor(reason: string) {
+    super("ERR_RATELIMIT_REDIS_URL", `the Redis URL for global rate limits is not usable: ${reason}`);
   }
 }
 

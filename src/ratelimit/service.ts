@@ -8,9 +8,10 @@
 // limit; its hits are counted even then (as envoyproxy/ratelimit does).
 //
 // Redis unreachable or slow: the service fails open (answers OK for every descriptor)
-// and logs an error at most every 10 seconds. A rate limit must not turn a Redis outage
-// into an outage of every route it guards; the proxies' failureModeDeny is the place to
-// choose otherwise (it applies when this service itself is unreachable).
+// and logs an error at most every 10 seconds, and once more when Redis is back. A rate
+// limit must not turn a Redis outage into an outage of every route it guards; the
+// proxies' failureModeDeny is the place to choose otherwise (it applies when this service
+// itself is unreachable).
 
 import * as grpc from "@grpc/grpc-js";
 import type { RedisOptions } from "ioredis";
@@ -47,6 +48,8 @@ export class RateLimitService {
   private readonly log: Logger | undefined;
   private server: grpc.Server | undefined;
   private lastErrorLog = 0;
+  /** Set while Redis has failed since it last answered; cleared (and logged) when it is back. */
+  private failing = false;
 
   constructor(options: RateLimitServiceOptions) {
     loadRlsTypes();
@@ -55,7 +58,19 @@ export class RateLimitService {
     this.prefix = options.keyPrefix ?? "meshgate:ratelimit:";
     this.now = options.now ?? Date.now;
     this.log = options.logger;
-    this.counter.redis.on("error", (e: Error) => this.logError("redis connection error", e));
+    this.counter.redis.on("error", (e: Error) => this.logError("Redis unreachable: global rate limits are not enforced, requests pass (fail open)", e));
+    this.counter.redis.on("ready", () => {
+      if (!this.failing) return;
+      this.failing = false;
+      // A new outage is then logged at once, not up to 10 s late.
+      this.lastErrorLog = 0;
+      this.log?.info("Redis reachable again: global rate limits are enforced");
+    });
+  }
+
+  /** Redis is connected (limits are counted); false while the service fails open. */
+  get redisReady(): boolean {
+    return this.counter.redis.status === "ready";
   }
 
   /** Resolves once Redis is connected (the service answers before that too, failing open). */
@@ -90,7 +105,7 @@ export class RateLimitService {
     try {
       counts = await this.counter.add(keys, hits);
     } catch (e) {
-      this.logError("rate limit counters unavailable, allowing requests", e as Error);
+      this.logError("rate limit counters unavailable in Redis: requests pass (fail open)", e as Error);
       return { overallCode: "OK", statuses };
     }
     let over = false;
@@ -143,11 +158,24 @@ export class RateLimitService {
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    if (server) {
+      // Calls in flight get a moment to finish; a proxy holding a call open must not hold up shutdown.
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    }
     await this.counter.close();
   }
 
   private logError(message: string, e: Error): void {
+    this.failing = true;
     const now = Date.now();
     if (now - this.lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
     this.lastErrorLog = now;

@@ -10,6 +10,7 @@ import type { IrSnapshot } from "../ir/index.js";
 import type { Logger } from "../telemetry/logger.js";
 import { AdsServer } from "../xds/ads-server.js";
 import { ConvergenceTracker, type SyncReport } from "../xds/convergence.js";
+import { rateLimitServiceConfig, type RateLimitServiceDomain } from "../xds/rate-limit-service-config.js";
 import { SnapshotBuilder } from "../xds/resources/build-snapshots.js";
 import type { AppliedConfig } from "./config-watcher.js";
 import { MeshCertificates } from "./mesh-ca.js";
@@ -34,6 +35,12 @@ export interface ControlPlaneOptions {
   readonly debounceMs?: number;
   /** Where proxies reach the global rate limit service (default 127.0.0.1:18081). */
   readonly rateLimitService?: Address;
+  /**
+   * The global rate limits (the rate limit service's domains) of each configuration
+   * compiled, called before its resources are served, so the service knows a limit
+   * before any proxy sends its descriptors. Not called for a configuration that fails.
+   */
+  readonly onRateLimits?: (config: readonly RateLimitServiceDomain[]) => void;
   readonly logger: Logger;
 }
 
@@ -126,7 +133,10 @@ export class ControlPlane {
       await this.#ensureTls();
       const t2 = performance.now();
       const set = this.#builder.build(ir);
+      // Part of the compile: limits the service cannot be given reject the configuration.
+      const rateLimits = rateLimitServiceConfig(ir);
       const t3 = performance.now();
+      this.options.onRateLimits?.(rateLimits);
       this.#ir = ir;
       this.#renewals = 0;
       this.#identities = new Map(ir.proxies.filter((p) => p.identity !== undefined).map((p) => [p.id, p.identity!]));

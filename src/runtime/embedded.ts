@@ -10,7 +10,8 @@ import { ConfigWatcher, type AppliedConfig, type RejectedConfig } from "./config
 import { ControlPlane, type Address } from "./control-plane.js";
 import { GatewaySupervisor } from "./gateway-supervisor.js";
 import { withProgrammedStatus } from "./programmed-status.js";
-import { servedGateways } from "../translate/index.js";
+import { DEFAULT_RATE_LIMIT_SERVICE, servedGateways } from "../translate/index.js";
+import { GlobalRateLimits } from "./global-rate-limits.js";
 
 export interface EmbeddedOptions {
   readonly configPaths: readonly string[];
@@ -23,6 +24,12 @@ export interface EmbeddedOptions {
    * local xDS socket (needs `controlPlane.xdsLocal`); or "external": something else runs them.
    */
   readonly gateways?: { readonly workers: number; readonly logFormat: "text" | "json" } | "external";
+  /**
+   * Global rate limits (BackendTrafficPolicy `rateLimit.type: Global`): with `redisUrl`,
+   * the rate limit service runs on `controlPlane.rateLimitService` (default
+   * 127.0.0.1:18081) and counts in that Redis; without, they are not enforced (warned).
+   */
+  readonly rateLimit?: { readonly redisUrl?: string };
 }
 
 export interface EmbeddedRuntime {
@@ -35,6 +42,8 @@ export interface EmbeddedRuntime {
   readonly xdsLocalTarget: string | undefined;
   /** The supervised gateway proxies (none when gateways are "external"). */
   readonly supervisor: GatewaySupervisor | undefined;
+  /** The rate limit service, when it runs, and what `/config_dump` says about global limits. */
+  readonly rateLimits: GlobalRateLimits;
   close(): Promise<void>;
 }
 
@@ -43,15 +52,24 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
   const watcher = new ConfigWatcher(opts.configPaths, opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {});
   let lastRejected: RejectedConfig | undefined;
   const cpo = opts.controlPlane;
-  const controlPlane = await ControlPlane.start({
-    xds: cpo.xds,
-    ...(cpo.xdsTls ? { xdsTls: cpo.xdsTls } : {}),
-    ...(cpo.xdsLocal !== undefined ? { xdsLocal: cpo.xdsLocal } : {}),
-    stateDir: cpo.stateDir,
-    ...(cpo.debounceMs !== undefined ? { debounceMs: cpo.debounceMs } : {}),
-    ...(cpo.rateLimitService ? { rateLimitService: cpo.rateLimitService } : {}),
-    logger: log,
-  });
+  // First: a bad Redis URL or a taken service port fails before anything else is bound.
+  const rateLimits = await GlobalRateLimits.start({ address: cpo.rateLimitService ?? DEFAULT_RATE_LIMIT_SERVICE, ...(opts.rateLimit?.redisUrl !== undefined ? { redisUrl: opts.rateLimit.redisUrl } : {}), logger: log });
+  let controlPlane: ControlPlane;
+  try {
+    controlPlane = await ControlPlane.start({
+      xds: cpo.xds,
+      ...(cpo.xdsTls ? { xdsTls: cpo.xdsTls } : {}),
+      ...(cpo.xdsLocal !== undefined ? { xdsLocal: cpo.xdsLocal } : {}),
+      stateDir: cpo.stateDir,
+      ...(cpo.debounceMs !== undefined ? { debounceMs: cpo.debounceMs } : {}),
+      ...(cpo.rateLimitService ? { rateLimitService: cpo.rateLimitService } : {}),
+      onRateLimits: (config) => rateLimits.update(config),
+      logger: log,
+    });
+  } catch (e) {
+    await rateLimits.close();
+    throw e;
+  }
   const localTarget = controlPlane.ports.xdsLocal !== undefined ? `unix://${controlPlane.ports.xdsLocal}` : undefined;
   const gw = opts.gateways ?? "external";
   if (gw !== "external" && !localTarget) throw new Error("supervised gateways need the local xDS socket (controlPlane.xdsLocal)");
@@ -97,6 +115,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
         resources: cur ? withProgrammedStatus(cur.result.model.statuses, controlPlane.syncz()) : [],
         problems: cur?.result.problems.map((p) => formatProblem(p, process.cwd())) ?? [],
         xds: { version: controlPlane.tracker.currentVersion ?? null, compileFailure: controlPlane.lastFailure ?? null },
+        rateLimitService: rateLimits.status(),
         lastRejected: lastRejected ? { reason: lastRejected.reason, problems: lastRejected.problems.map((p) => formatProblem(p, process.cwd())) } : undefined,
       };
     },
@@ -113,10 +132,12 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
     xdsAddress: `${cpo.xds.host}:${controlPlane.ports.xds}`,
     xdsLocalTarget: localTarget,
     supervisor,
+    rateLimits,
     async close() {
       await watcher.close();
       await compiling;
       await supervisor?.close();
+      await rateLimits.close();
       await controlPlane.close();
       await closeServer(admin.server);
     },

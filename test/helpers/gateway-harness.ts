@@ -46,7 +46,11 @@ export interface GatewayHarness {
   readonly logs: string[];
 }
 
-export async function startGatewayHarness(t: TestContext, opts: { gateway: string; yaml: string; workers?: number; logLevel?: string }): Promise<GatewayHarness> {
+/**
+ * `rateLimit`: run global rate limits as `meshgate up --redis` does (the rate limit
+ * service on a free port, counting in `redisUrl`; without it, not enforced).
+ */
+export async function startGatewayHarness(t: TestContext, opts: { gateway: string; yaml: string; workers?: number; logLevel?: string; rateLimit?: { redisUrl?: string } }): Promise<GatewayHarness> {
   const dir = mkdtempSync(join(tmpdir(), "meshgate-e2e-"));
   const configDir = join(dir, "config");
   const stateDir = join(dir, "state");
@@ -60,6 +64,8 @@ export async function startGatewayHarness(t: TestContext, opts: { gateway: strin
     },
   });
   const logger = createLogger({ format: "json", level: opts.logLevel ?? "info", destination: sink });
+  // The service's own port, kept across control plane restarts (the proxies were told it).
+  const rateLimitService = opts.rateLimit ? { host: "127.0.0.1", port: await freePort() } : undefined;
   const startCp = () =>
     startEmbedded({
       configPaths: [configDir],
@@ -67,7 +73,8 @@ export async function startGatewayHarness(t: TestContext, opts: { gateway: strin
       debounceMs: 10,
       logger,
       gateways: "external",
-      controlPlane: { xds: { host: "127.0.0.1", port: 0 }, xdsLocal: join(stateDir, "xds.sock"), stateDir, debounceMs: 5 },
+      controlPlane: { xds: { host: "127.0.0.1", port: 0 }, xdsLocal: join(stateDir, "xds.sock"), stateDir, debounceMs: 5, ...(rateLimitService ? { rateLimitService } : {}) },
+      ...(opts.rateLimit ? { rateLimit: opts.rateLimit } : {}),
     });
   let runtime: EmbeddedRuntime | undefined = await startCp();
   const [ns, name] = opts.gateway.split("/");

@@ -34,11 +34,15 @@ function reachable(port: number): Promise<boolean> {
   });
 }
 
-/** Starts redis-server (on `port` when given, e.g. to restart one on the same address). */
-export async function startRedis(port?: number): Promise<RedisServer> {
+/**
+ * Starts redis-server (on `port` when given, e.g. to restart one on the same address);
+ * with `password`, clients must authenticate (the url then carries it).
+ */
+export async function startRedis(port?: number, options: { password?: string } = {}): Promise<RedisServer> {
   const p = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), "meshgate-redis-"));
-  const child: ChildProcess = spawn("redis-server", ["--port", String(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" });
+  const auth = options.password !== undefined ? ["--requirepass", options.password] : [];
+  const child: ChildProcess = spawn("redis-server", ["--port", String(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...auth], { stdio: "ignore" });
   let exited = false;
   child.once("exit", () => (exited = true));
   for (let i = 0; i < 100 && !(await reachable(p)); i++) {
@@ -47,7 +51,7 @@ export async function startRedis(port?: number): Promise<RedisServer> {
   }
   return {
     port: p,
-    url: `redis://127.0.0.1:${p}`,
+    url: options.password !== undefined ? `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${p}` : `redis://127.0.0.1:${p}`,
     async stop() {
       if (!exited) {
         const done = new Promise((r) => child.once("exit", r));

@@ -102,7 +102,7 @@ test("update swaps the limits live", async () => {
   await s.close();
 });
 
-test("Redis down: the service fails open and logs an error, then counts again once Redis is back", async () => {
+test("Redis down: the service fails open and logs an error (not per request), then logs and counts again once Redis is back", async () => {
   const own = await startRedis();
   const lines: string[] = [];
   const logger = createLogger({ format: "json", destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
@@ -115,9 +115,16 @@ test("Redis down: the service fails open and logs an error, then counts again on
   const r = await s.shouldRateLimit(request("v"));
   assert.equal(r.overallCode, "OK", "fail open");
   assert.ok(Date.now() - started < 1_000, "without waiting for Redis");
-  assert.ok(lines.some((l) => /"level":50/.test(l)), `an error is logged: ${lines.join("")}`);
+  assert.ok(lines.some((l) => /"level":50/.test(l) && l.includes("fail open")), `an error is logged: ${lines.join("")}`);
+  assert.equal(s.redisReady, false);
+  // Many requests during the outage add no log line each (one per 10 s at most).
+  const logged = lines.length;
+  for (let i = 0; i < 20; i++) assert.equal((await s.shouldRateLimit(request("v"))).overallCode, "OK");
+  assert.equal(lines.length, logged, "no log line per request");
   const back = await startRedis(own.port);
   await s.ready();
+  assert.equal(s.redisReady, true);
+  assert.ok(lines.some((l) => /"level":30/.test(l) && l.includes("Redis reachable again")), `the recovery is logged: ${lines.join("")}`);
   const codes = [];
   for (let i = 0; i < 4; i++) codes.push((await s.shouldRateLimit(request("v"))).overallCode);
   assert.deepEqual(codes, ["OK", "OK", "OK", "OVER_LIMIT"], "a fresh Redis counts from zero");
