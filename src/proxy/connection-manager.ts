@@ -19,6 +19,7 @@ import type {
   HeaderMap,
   HttpFilter,
   RequestHandler,
+  UpstreamCall,
   UpstreamCluster,
   UpstreamError,
   UpstreamRequest,
@@ -206,17 +207,20 @@ export class ConnectionManager {
       if (m.shadowHostSuffix && typeof mh.host === "string") mh.host = shadowHost(mh.host);
       mc.mirror({ method: ureq.method, path: ureq.path, headers: mh, body: ureq.body });
     }
-    const ac = new AbortController();
-    exchange.res.onClose(() => {
-      if (!exchange.done) ac.abort();
-    });
-    cluster.forward(ureq, exchange, { timeoutMs: d.timeoutMs, ...(d.retry ? { retry: d.retry } : {}), signal: ac.signal });
+    exchange.call = cluster.forward(ureq, exchange, d.retry ? { timeoutMs: d.timeoutMs, retry: d.retry } : { timeoutMs: d.timeoutMs });
+    // After forward(): a response that failed at once has nothing left to cancel.
+    if (!exchange.done) exchange.res.onClose(exchange.cancel);
   }
 }
 
 /** Streams one upstream response to the client (a class, not closures: one object per request). */
 class ForwardExchange implements UpstreamResponseSink {
   done = false;
+  call: UpstreamCall | undefined;
+  /** Registered once as the response's close callback: the client went away mid-exchange. */
+  readonly cancel = (): void => {
+    if (!this.done) this.call?.cancel();
+  };
   #resume: (() => void) | undefined;
   constructor(
     readonly res: DownstreamResponse,

@@ -123,10 +123,16 @@ export interface ForwardOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A forwarded request in flight. `cancel()` (the downstream went away) aborts it; it costs
+ * nothing per request, unlike an AbortSignal, which is why the request path uses it. */
+export interface UpstreamCall {
+  cancel(): void;
+}
+
 /** An upstream cluster (endpoints, load balancing, pools, TLS, outlier detection, limits). */
 export interface UpstreamCluster {
   readonly name: string;
-  forward(req: UpstreamRequest, sink: UpstreamResponseSink, options: ForwardOptions): void;
+  forward(req: UpstreamRequest, sink: UpstreamResponseSink, options: ForwardOptions): UpstreamCall;
   /** Fire-and-forget copy of a request (RequestMirror): response discarded, errors ignored. */
   mirror(req: UpstreamRequest): void;
   /** Healthy endpoints available right now. */

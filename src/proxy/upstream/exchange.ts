@@ -7,7 +7,7 @@
 // sees exactly one outcome, the last attempt's.
 
 import { util as undiciUtil, type Dispatcher } from "undici";
-import type { ForwardOptions, HeaderMap, UpstreamRequest, UpstreamResponseSink } from "../contracts.js";
+import type { ForwardOptions, HeaderMap, UpstreamCall, UpstreamRequest, UpstreamResponseSink } from "../contracts.js";
 import type { Host } from "./host.js";
 import { backoffMs, compileRetry, retriableFailure, retriableStatus, type CompiledRetry } from "./retry-policy.js";
 import { UpstreamFailure, failureFromDispatchError } from "./upstream-error.js";
@@ -31,7 +31,7 @@ export interface ExchangeHost {
 
 const EMPTY_TRAILERS: HeaderMap = Object.freeze({}) as HeaderMap;
 
-export class Exchange {
+export class Exchange implements UpstreamCall {
   private readonly retry: CompiledRetry | undefined;
   private readonly replayable: boolean;
   private attempt: Attempt | null = null;
@@ -68,6 +68,11 @@ export class Exchange {
 
   /** The downstream went away (AbortSignal listener). */
   handleEvent(): void {
+    this.cancel();
+  }
+
+  /** The downstream went away. */
+  cancel(): void {
     if (this.done) return;
     const err = new UpstreamFailure("cancelled", "the downstream request was cancelled");
     if (this.attempt) this.kill(this.attempt, err);
