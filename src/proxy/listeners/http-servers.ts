@@ -9,8 +9,10 @@ import * as http2 from "node:http2";
 import type { Logger } from "../../telemetry/logger.js";
 import { kConnection, type WithConnection } from "./connection.js";
 import { onHttp1Request } from "./http1-exchange.js";
+import { watchHeaderBlocks } from "./h2-header-watchdog.js";
 import { onHttp2Stream } from "./http2-exchange.js";
 import type { HttpLimits } from "./listener-config.js";
+import type { ListenerStats } from "./listener-stats.js";
 
 export interface HttpServers {
   readonly h1: http.Server;
@@ -20,10 +22,13 @@ export interface HttpServers {
 export class HttpServerPool {
   private readonly servers = new Map<string, HttpServers>();
 
-  constructor(private readonly logger: Logger | undefined) {}
+  constructor(
+    private readonly logger: Logger | undefined,
+    private readonly stats: ListenerStats,
+  ) {}
 
   get(limits: HttpLimits): HttpServers {
-    const key = `${limits.maxHeaderBytes}|${limits.maxHeadersCount}|${limits.headersTimeoutMs}|${limits.requestTimeoutMs}|${limits.idleTimeoutMs}`;
+    const key = `${limits.maxHeaderBytes}|${limits.maxHeadersCount}|${limits.headersTimeoutMs}|${limits.requestTimeoutMs}|${limits.idleTimeoutMs}|${limits.maxConcurrentStreams}|${limits.upgradeTypes.join(",")}`;
     let s = this.servers.get(key);
     if (!s) {
       s = { h1: this.createHttp1(limits), h2: this.createHttp2(limits) };
@@ -64,12 +69,15 @@ export class HttpServerPool {
 
   private createHttp2(limits: HttpLimits): http2.Http2Server {
     const server = http2.createServer({
-      settings: { maxHeaderListSize: limits.maxHeaderBytes, enablePush: false },
+      // nghttp2 refuses streams beyond maxConcurrentStreams itself (RST_STREAM REFUSED_STREAM).
+      settings: { maxHeaderListSize: limits.maxHeaderBytes, enablePush: false, maxConcurrentStreams: limits.maxConcurrentStreams },
       maxHeaderListPairs: limits.maxHeadersCount + 4, // + pseudo-headers
     });
-    server.on("stream", onHttp2Stream);
+    const stats = this.stats;
+    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => onHttp2Stream(stream, headers, stats));
     const logger = this.logger;
     const idle = limits.idleTimeoutMs;
+    const headersTimeout = limits.headersTimeoutMs;
     server.on("session", (session: http2.ServerHttp2Session) => {
       const conn = (session.socket as unknown as WithConnection)[kConnection];
       (session as unknown as WithConnection)[kConnection] = conn;
@@ -77,6 +85,7 @@ export class HttpServerPool {
       session.on("error", (err) => logger?.debug({ err: err.message }, "HTTP/2 session error"));
       // GOAWAY after `idle` without frames; open streams may still finish.
       if (idle > 0) session.setTimeout(idle, () => session.close());
+      if (conn && headersTimeout > 0) watchHeaderBlocks(session, conn, headersTimeout, stats);
       if (conn?.draining) session.close();
     });
     server.on("sessionError", () => {});
