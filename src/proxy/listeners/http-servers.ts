@@ -6,9 +6,11 @@
 
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import type { Duplex } from "node:stream";
 import type { Logger } from "../../telemetry/logger.js";
 import { kConnection, type WithConnection } from "./connection.js";
 import { onHttp1Request } from "./http1-exchange.js";
+import { onHttp1Upgrade } from "./http1-upgrade.js";
 import { watchHeaderBlocks } from "./h2-header-watchdog.js";
 import { onHttp2Stream } from "./http2-exchange.js";
 import type { HttpLimits } from "./listener-config.js";
@@ -60,6 +62,13 @@ export class HttpServerPool {
     // One more than allowed, so the request handler sees the excess and answers 431
     // (at the limit Node would drop the rest silently).
     server.maxHeadersCount = limits.maxHeadersCount + 1;
+    if (limits.upgradeTypes.length > 0) {
+      // Only these servers take upgrades: elsewhere node:http treats an Upgrade request as
+      // an ordinary one (and the Upgrade header is dropped as hop-by-hop).
+      const stats = this.stats;
+      const plain = (): http.Server => this.get({ ...limits, upgradeTypes: [] }).h1;
+      server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => onHttp1Upgrade(req, socket, head, plain, stats));
+    }
     // Malformed requests get Node's answers (400, 408 on timeout, 413, 431), then close:
     // no 'clientError' listener on purpose.
     // Timeout tracking starts on 'listening'; these servers never listen themselves.
