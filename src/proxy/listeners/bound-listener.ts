@@ -25,7 +25,7 @@ export interface ListenerEnv {
 }
 
 export class BoundListener implements ConnectionOwner {
-  /** Replaced when the listener stops accepting and is bound again (see resumeAccepting). */
+  /** Replaced when the listener stops accepting and is bound again (see stopAccepting). */
   private server: net.Server;
   readonly connections = new Set<Connection>();
   /** False while the socket is released (another listener of an update needs its port). */
@@ -82,7 +82,7 @@ export class BoundListener implements ConnectionOwner {
 
   /**
    * Stops accepting and releases the address, keeping the open connections: the address
-   * is needed by another listener of the same update. `resumeAccepting` undoes it.
+   * is needed by another listener of the same update. `listen` undoes it.
    */
   stopAccepting(): void {
     if (!this.accepting) return;

@@ -189,6 +189,11 @@ export class Exchange {
     this.committed = true;
     this.done = true;
     this.finishTimers();
+    // A retry that led here is over (the budget is for retries in flight, not tunnels).
+    if (this.holdsRetrySlot) {
+      this.holdsRetrySlot = false;
+      this.cluster.retryEnded();
+    }
     // Circuit breakers and least-request balancing count the tunnel as a request in flight.
     socket.once("close", () => this.settle(a));
     const sink = this.sink;
