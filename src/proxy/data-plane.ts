@@ -81,6 +81,16 @@ export class DataPlane {
   }
 
   /**
+   * First half of an update in node:cluster workers: listeners the update moves to a
+   * conflicting address on the same port stop accepting, in every worker, before any
+   * worker binds (a shared socket is only closed once all of them released it). `apply`
+   * with the same set completes the update, or binds them again if it fails.
+   */
+  async prepare(set: XdsResourceSet, changed: ResourceKind | "all"): Promise<void> {
+    if (changed === "all" || changed === "listener" || changed === "secret") await this.listeners.prepare(this.#warmed(set));
+  }
+
+  /**
    * Listeners whose certificates have arrived. Like Envoy's listener warming: a listener
    * naming an SDS secret not received yet is not served (a changed one keeps its previous
    * version) until the secret arrives, which re-applies the listeners.

@@ -26,6 +26,8 @@ export interface ProxyRuntimeOptions {
 
 /** Messages between the proxy process and its workers. */
 export type WorkerMessage =
+  | { readonly type: "prepare"; readonly id: number; readonly set: XdsResourceSet; readonly changed: ResourceKind | "all" }
+  | { readonly type: "prepared"; readonly id: number }
   | { readonly type: "apply"; readonly id: number; readonly set: XdsResourceSet; readonly changed: ResourceKind | "all" }
   | { readonly type: "applied"; readonly id: number; readonly error?: string }
   | { readonly type: "ready" };
@@ -123,13 +125,16 @@ export class ProxyRuntime {
     if (this.#local) {
       await this.#local.apply(set, changed);
     } else {
+      // Two steps when listeners change: every worker releases the sockets the update moves
+      // (DataPlane.prepare) before any worker binds.
+      if (changed === "listener" || changed === "secret") await this.#broadcast(set, changed, undefined, "prepare");
       const errors = await this.#broadcast(set, changed);
       if (errors.length > 0) throw new Error(errors[0]);
     }
     this.#lastApplied = set;
   }
 
-  #broadcast(set: XdsResourceSet, changed: ResourceKind | "all", only?: Worker): Promise<string[]> {
+  #broadcast(set: XdsResourceSet, changed: ResourceKind | "all", only?: Worker, type: "apply" | "prepare" = "apply"): Promise<string[]> {
     const targets = only ? [only] : [...this.#workers.values()];
     const id = this.#nextId++;
     return new Promise((resolve) => {
@@ -140,7 +145,7 @@ export class ProxyRuntime {
         resolve([]);
         return;
       }
-      const msg: WorkerMessage = { type: "apply", id, set, changed };
+      const msg: WorkerMessage = { type, id, set, changed };
       for (const w of targets) w.send(msg);
     });
   }
@@ -167,6 +172,7 @@ export class ProxyRuntime {
     this.#workers.set(w.id, w);
     w.on("message", (m: WorkerMessage) => {
       if (m.type === "applied") this.#settle(m.id, w.id, m.error);
+      else if (m.type === "prepared") this.#settle(m.id, w.id);
     });
     w.on("exit", (code, signal) => {
       this.#workers.delete(w.id);

@@ -6,6 +6,7 @@
 // A response that a retry will replace is drained and never shown to the sink: the sink
 // sees exactly one outcome, the last attempt's.
 
+import type { Duplex } from "node:stream";
 import { util as undiciUtil, type Dispatcher } from "undici";
 import type { ForwardOptions, HeaderMap, UpstreamCall, UpstreamRequest, UpstreamResponseSink } from "../contracts.js";
 import type { Host } from "./host.js";
@@ -82,6 +83,11 @@ export class Exchange implements UpstreamCall {
   private launch(): void {
     const host = this.cluster.pickHost(this.lastHost);
     if (!host) return this.fail(new UpstreamFailure("no-healthy-upstream", `no healthy upstream in cluster ${this.cluster.name}`));
+    const req = this.req;
+    if (req.upgrade !== undefined && host.http2) {
+      // HTTP/2 would need extended CONNECT (RFC 8441), which meshgate does not speak upstream.
+      return this.fail(new UpstreamFailure("reset", `cluster ${this.cluster.name} speaks HTTP/2 to its endpoints: the ${req.upgrade} upgrade needs HTTP/1.1`));
+    }
     const refused = this.cluster.admit(host);
     if (refused) return this.fail(new UpstreamFailure("overflow", `cluster ${this.cluster.name}: ${refused}`));
     const a = new Attempt(this, host);
@@ -89,8 +95,7 @@ export class Exchange implements UpstreamCall {
     this.cluster.beginAttempt(host);
     const perTry = this.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) a.timer = setTimeout(onPerTryTimeout, perTry, a);
-    const req = this.req;
-    host.pool.dispatch({ method: req.method, path: req.path, headers: req.headers as Record<string, string | string[]>, body: req.body as Buffer | null }, a);
+    host.pool.dispatch({ method: req.method, path: req.path, headers: req.headers as Record<string, string | string[]>, body: req.body as Buffer | null, upgrade: req.upgrade }, a);
   }
 
   private canRetry(): boolean {
@@ -172,6 +177,39 @@ export class Exchange implements UpstreamCall {
     return this.sink.onHeaders(status, undiciUtil.parseHeaders(rawHeaders) as HeaderMap, resume);
   }
 
+  /** 101 to an upgrade request: the socket goes to the sink, the attempt stays counted until it closes. */
+  onAttemptUpgrade(a: Attempt, status: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+    // undici removed its listeners from the socket; an error must not go unhandled.
+    socket.on("error", ignore);
+    if (a.timer) {
+      clearTimeout(a.timer);
+      a.timer = null;
+    }
+    if (this.done) {
+      socket.destroy();
+      this.settle(a);
+      return;
+    }
+    this.cluster.recordStatus(a.host, status);
+    this.committed = true;
+    this.done = true;
+    this.finishTimers();
+    // A retry that led here is over (the budget is for retries in flight, not tunnels).
+    if (this.holdsRetrySlot) {
+      this.holdsRetrySlot = false;
+      this.cluster.retryEnded();
+    }
+    // Circuit breakers and least-request balancing count the tunnel as a request in flight.
+    socket.once("close", () => this.settle(a));
+    const sink = this.sink;
+    if (sink.onUpgrade === undefined) {
+      socket.destroy();
+      sink.onError(new UpstreamFailure("reset", `cluster ${this.cluster.name}: the upstream switched protocols unasked`));
+      return;
+    }
+    sink.onUpgrade(status, undiciUtil.parseHeaders(rawHeaders ?? []) as HeaderMap, socket);
+  }
+
   onAttemptComplete(a: Attempt, rawTrailers: Buffer[] | string[] | null): void {
     this.settle(a);
     if (a.discarding) {
@@ -225,6 +263,8 @@ export class Exchange implements UpstreamCall {
     this.launch();
   }
 }
+
+function ignore(): void {}
 
 function onRouteTimeout(ex: Exchange): void {
   ex.onRouteTimeout();
@@ -282,7 +322,11 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.exchange.onAttemptError(this, err);
   }
 
-  onUpgrade(): void {
-    this.onError(new Error("protocol upgrades are not forwarded by upstream clusters"));
+  onUpgrade(status: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+    if (this.dead) {
+      socket.destroy();
+      return;
+    }
+    this.exchange.onAttemptUpgrade(this, status, rawHeaders, socket);
   }
 }

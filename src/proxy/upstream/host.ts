@@ -36,6 +36,8 @@ export class Host implements ConnectTarget {
   active = 0;
   /** Requests beyond the pool's connection capacity wait for a connection. */
   readonly capacity: number;
+  /** The cluster speaks HTTP/2 to this endpoint (no HTTP/1.1 upgrades). */
+  readonly http2: boolean;
   weight: number;
   zone: string | undefined;
   edsHealthy: boolean;
@@ -67,6 +69,7 @@ export class Host implements ConnectTarget {
     // undici's Pool opens a connection per request queued while connecting, which for
     // HTTP/2 would mean a session per stream; one Client multiplexes them as Envoy does.
     this.capacity = settings.http2 ? H2_STREAMS_PER_CONNECTION : settings.maxConnections;
+    this.http2 = settings.http2;
     const reason = settings.unavailableReason;
     const Dispatcher = settings.http2 ? Client : Pool;
     this.pool = new Dispatcher(`http://${this.label}`, {
