@@ -19,7 +19,7 @@ export interface Summary {
   rps: number; rpsMin: number; rpsMax: number;
   p50: number; p99: number; mean: number;
   cpu: number; usPerReq: number; perCore: number;
-  rssWorker: number; rssTotal: number; procs: number;
+  rssWorker: number; pssWorker: number; rssTotal: number; procs: number;
   core0: number; errors: number;
   c4p50: number; c4p99: number; addP50: number; addP99: number;
 }
@@ -78,6 +78,7 @@ export function summarise(scenarios: Scenario[], runs: Run[], foreignMax: number
       usPerReq: median(hi.map((r) => (num(r.requests) > 0 ? (num(r.proxy_cpu_s) * 1e6) / num(r.requests) : NaN))),
       perCore: cpu > 0 ? med / (cpu / 100) : NaN,
       rssWorker: maxOf(hi.map((r) => num(r.rss_worker_kb))) / 1024,
+      pssWorker: maxOf(hi.map((r) => num(r.pss_worker_kb))) / 1024,
       rssTotal: maxOf(hi.map((r) => num(r.rss_total_kb))) / 1024,
       procs: maxOf(hi.map((r) => num(r.procs))),
       core0: median(hi.map((r) => num(r.core0_pct))),
@@ -129,13 +130,13 @@ export function renderReport(dir: string, scenarios: Scenario[], runs: Run[], en
   const h1 = scenarios.filter((s) => s.family !== "h2");
   if (h1.length) {
     out.push(`### HTTP/1.1 in: wrk -t1 -c${f0(hiConc)} (medians over rounds) and -c${f0(loConc)} (added latency)`, "");
-    out.push("| scenario | rps | rps min–max | p50 ms | p99 ms | proxy CPU | rps / proxy core | CPU µs / req | RSS MB per worker / total (procs) | core0 busy | c4 p50 / p99 ms | c4 added p50 / p99 ms | rounds | errors |");
+    out.push("| scenario | rps | rps min–max | p50 ms | p99 ms | proxy CPU | rps / proxy core | CPU µs / req | RSS MB per worker (PSS) / total (procs) | core0 busy | c4 p50 / p99 ms | c4 added p50 / p99 ms | rounds | errors |");
     out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const s of h1) {
       const o = S.get(s.name);
       if (!o) { out.push(na(s, 14)); continue; }
       const floor = s.floor === "-";
-      out.push(`| ${s.name}${floor ? " (backend)" : ""} | ${f0(o.rps)} | ${spread(o)} | ${f2(o.p50)} | ${f2(o.p99)} | ${pct(o.cpu)} | ${floor ? "–" : f0(o.perCore)} | ${f1(o.usPerReq)} | ${f1(o.rssWorker)} / ${f1(o.rssTotal)} (${f0(o.procs)}) | ${pct(o.core0)} | ${f3(o.c4p50)} / ${f3(o.c4p99)} | ${floor ? "(floor)" : `${signed(o.addP50)} / ${signed(o.addP99)}`} | ${o.rounds}/${o.roundsAll} | ${Number.isNaN(o.errors) ? "n/a" : o.errors} |`);
+      out.push(`| ${s.name}${floor ? " (backend)" : ""} | ${f0(o.rps)} | ${spread(o)} | ${f2(o.p50)} | ${f2(o.p99)} | ${pct(o.cpu)} | ${floor ? "–" : f0(o.perCore)} | ${f1(o.usPerReq)} | ${f1(o.rssWorker)} (${f1(o.pssWorker)}) / ${f1(o.rssTotal)} (${f0(o.procs)}) | ${pct(o.core0)} | ${f3(o.c4p50)} / ${f3(o.c4p99)} | ${floor ? "(floor)" : `${signed(o.addP50)} / ${signed(o.addP99)}`} | ${o.rounds}/${o.roundsAll} | ${Number.isNaN(o.errors) ? "n/a" : o.errors} |`);
     }
     out.push("");
   }
@@ -143,12 +144,12 @@ export function renderReport(dir: string, scenarios: Scenario[], runs: Run[], en
   if (h2.length) {
     const c = runs.find((r) => r.tag === "h2")?.conc ?? "?";
     out.push(`### HTTPS + HTTP/2 in (h2load -t1, ${c} streams in flight), mTLS HTTP/1.1 out`, "");
-    out.push("| scenario | rps | rps min–max | mean latency ms | proxy CPU | rps / proxy core | CPU µs / req | RSS MB per worker / total (procs) | core0 busy | rounds | errors |");
+    out.push("| scenario | rps | rps min–max | mean latency ms | proxy CPU | rps / proxy core | CPU µs / req | RSS MB per worker (PSS) / total (procs) | core0 busy | rounds | errors |");
     out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const s of h2) {
       const o = S.get(s.name);
       if (!o) { out.push(na(s, 11)); continue; }
-      out.push(`| ${s.name} | ${f0(o.rps)} | ${spread(o)} | ${f2(o.mean)} | ${pct(o.cpu)} | ${f0(o.perCore)} | ${f1(o.usPerReq)} | ${f1(o.rssWorker)} / ${f1(o.rssTotal)} (${f0(o.procs)}) | ${pct(o.core0)} | ${o.rounds}/${o.roundsAll} | ${Number.isNaN(o.errors) ? "n/a" : o.errors} |`);
+      out.push(`| ${s.name} | ${f0(o.rps)} | ${spread(o)} | ${f2(o.mean)} | ${pct(o.cpu)} | ${f0(o.perCore)} | ${f1(o.usPerReq)} | ${f1(o.rssWorker)} (${f1(o.pssWorker)}) / ${f1(o.rssTotal)} (${f0(o.procs)}) | ${pct(o.core0)} | ${o.rounds}/${o.roundsAll} | ${Number.isNaN(o.errors) ? "n/a" : o.errors} |`);
     }
     out.push("");
   }
@@ -206,7 +207,8 @@ export function renderReport(dir: string, scenarios: Scenario[], runs: Run[], en
   rows.push([`HTTP/2 in: rps >= ${TARGETS.h2VsNginx}x nginx (same rounds)`, f2(rH2), Number.isFinite(rH2) ? rH2 >= TARGETS.h2VsNginx : undefined]);
   const mg = [...S.values()].filter((o) => isMeshgate(o.s));
   const rss = maxOf(mg.map((o) => o.rssWorker));
-  rows.push([`RSS <= ${TARGETS.rssWorkerMb} MB per worker (peak, any meshgate row)`, `${f1(rss)} MB`, Number.isFinite(rss) ? rss <= TARGETS.rssWorkerMb : undefined]);
+  const pssW = maxOf(mg.map((o) => o.pssWorker));
+  rows.push([`RSS <= ${TARGETS.rssWorkerMb} MB per worker (peak, any meshgate row)`, `${f1(rss)} MB (PSS ${f1(pssW)} MB)`, Number.isFinite(rss) ? rss <= TARGETS.rssWorkerMb : undefined]);
   for (const s of scaleRows) {
     const n = S.get(s.name), o = one(s.family);
     const q = n && o ? n.usPerReq / o.usPerReq : NaN;

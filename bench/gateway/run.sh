@@ -239,6 +239,11 @@ serving_pids() { # <role>
   fi
   ((${#serving[@]})) && echo "${serving[*]}" || echo $all
 }
+pss() { # <pids...> -> largest proportional set size, kB (shared pages, e.g. the node binary, split among their users)
+  local p v max=0
+  for p in "$@"; do v=$(awk '$1=="Pss:"{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null); [ -n "$v" ] && ((v > max)) && max=$v; done
+  echo "$max"
+}
 cpustat() { awk '$1=="cpu0"||$1=="cpu1"{busy=$2+$3+$4+$7+$8+$9; printf "%d %d ", busy, busy+$5+$6}' /proc/stat; }
 backend_counts() { curl -s --max-time 2 "http://127.0.0.1:$BE_STATUS/" | awk 'NR==3{print $1, $3}'; }
 # every process: pid ppid start-time cpu-ticks (own + reaped children); kernel threads left out
@@ -263,14 +268,14 @@ quiet() { local i f
   done
   log "  still busy with other processes after ${QUIET_WAIT}s; measuring anyway"
 }
-COLS='scenario\ttag\tround\tconc\trps\tp50_ms\tp99_ms\tmean_ms\trequests\terrors\tproxy_cpu_pct\tproxy_cpu_s\tbackend_cpu_pct\tcore0_pct\tcore1_pct\trss_worker_kb\trss_total_kb\tprocs\tforeign_cpu_pct\tretries\tbackend_new_conns\n'
+COLS='scenario\ttag\tround\tconc\trps\tp50_ms\tp99_ms\tmean_ms\trequests\terrors\tproxy_cpu_pct\tproxy_cpu_s\tbackend_cpu_pct\tcore0_pct\tcore1_pct\trss_worker_kb\trss_total_kb\tprocs\tforeign_cpu_pct\tretries\tbackend_new_conns\tpss_worker_kb\n'
 measure() { # <tool> <name> <role> <url> <conc> <round> <tag>: appends one row to runs.tsv
   local tool=$1 name=$2 role=$3 url=$4 c=$5 r=$6 tag=$7 out="$RAW/$2-$7-r$6.txt"
-  local pids bepids t0 t1 b0 b1 s0 s1 w0 w1 lp m v pw=0 pt=0 n0 n1 ft fp try procs
+  local pids bepids t0 t1 b0 b1 s0 s1 w0 w1 lp m v pw=0 pt=0 pp=0 n0 n1 ft fp try procs
   for try in $(seq 0 "$RETRIES"); do
     quiet
     pids=$(tree "${PX[$role]}" | tr '\n' ' '); bepids=$(tree "${PX[backend]}" | tr '\n' ' ')
-    procs=$(echo $pids | wc -w); pw=0; pt=0
+    procs=$(echo $pids | wc -w); pw=0; pt=0; pp=0
     n0=$(backend_counts); snapshot >"$RUN/snap0"
     t0=$(ticks $pids); b0=$(ticks $bepids); s0=$(cpustat); w0=$(date +%s%N)
     if [ "$tool" = wrk ]; then
@@ -281,7 +286,8 @@ measure() { # <tool> <name> <role> <url> <conc> <round> <tag>: appends one row t
     lp=$!
     while kill -0 "$lp" 2>/dev/null; do
       read -r m _ <<<"$(rss $(serving_pids "$role"))"; read -r _ v <<<"$(rss $(tree "${PX[$role]}"))"
-      ((m > pw)) && pw=$m; ((v > pt)) && pt=$v; sleep 1
+      ((m > pw)) && pw=$m; ((v > pt)) && pt=$v
+      m=$(pss $(serving_pids "$role")); ((m > pp)) && pp=$m; sleep 1
     done
     wait "$lp"
     w1=$(date +%s%N); t1=$(ticks $pids); b1=$(ticks $bepids); s1=$(cpustat); snapshot >"$RUN/snap1"; n1=$(backend_counts)
@@ -292,7 +298,7 @@ measure() { # <tool> <name> <role> <url> <conc> <round> <tag>: appends one row t
   done
   awk -v name="$name" -v tag="$tag" -v r="$r" -v c="$c" -v tool="$tool" -v hz="$HZ" -v ns="$((w1 - w0))" \
       -v dt="$((t1 - t0))" -v db="$((b1 - b0))" -v pw="$pw" -v pt="$pt" -v procs="$procs" -v s0="$s0" -v s1="$s1" \
-      -v n0="$n0" -v n1="$n1" -v fp="$fp" -v try="$try" '
+      -v n0="$n0" -v n1="$n1" -v fp="$fp" -v try="$try" -v pp="$pp" '
     BEGIN { split(s0, a, " "); split(s1, b, " "); split(n0, x, " "); split(n1, y, " ")
             core0 = 100 * (b[1]-a[1]) / ((b[2]-a[2]) ? b[2]-a[2] : 1); core1 = 100 * (b[3]-a[3]) / ((b[4]-a[4]) ? b[4]-a[4] : 1)
             conns = y[1] - x[1] - 1; wall = ns / 1e9 }
@@ -303,9 +309,9 @@ measure() { # <tool> <name> <role> <url> <conc> <round> <tag>: appends one row t
     tool == "h2load" && /^time for request:/ { mean = $6; u = mean; gsub(/[0-9.]/, "", u); mean += 0
       if (u == "us") mean /= 1000; else if (u == "s") mean *= 1000; p50 = p99 = "NA" }
     END { if (!ok) { rps = 0; p50 = p99 = mean = "NA"; n = 0; err = -1 }
-      printf "%s\t%s\t%d\t%d\t%.2f\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.3f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%s\t%d\t%d\n",
+      printf "%s\t%s\t%d\t%d\t%.2f\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.3f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%s\t%d\t%d\t%d\n",
         name, tag, r, c, rps, p50, p99, mean, n, err, 100 * dt / hz / wall, dt / hz, 100 * db / hz / wall,
-        core0, core1, pw, pt, procs, fp, try, conns }' "$out" >>"$RES/runs.tsv"
+        core0, core1, pw, pt, procs, fp, try, conns, pp }' "$out" >>"$RES/runs.tsv"
   tail -n1 "$RES/runs.tsv" | awk -F'\t' '{ printf "  %-26s %-4s r%d %9.0f rps p50=%sms p99=%sms proxyCPU=%s%% core0=%s%% core1=%s%% rss=%d/%dkB err=%s foreign=%s%% new_backend_conns=%s\n",
     $1, $2, $3, $5, $6, $7, $11, $14, $15, $16, $17, $10, $19, $21 }' >&2
 }

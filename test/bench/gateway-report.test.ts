@@ -6,11 +6,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseScenarios, parseTsv, renderReport, roundRatios, summarise } from "../../bench/gateway/report.js";
 
-const COLS = "scenario tag round conc rps p50_ms p99_ms mean_ms requests errors proxy_cpu_pct proxy_cpu_s backend_cpu_pct core0_pct core1_pct rss_worker_kb rss_total_kb procs foreign_cpu_pct retries backend_new_conns".split(" ");
+const COLS = "scenario tag round conc rps p50_ms p99_ms mean_ms requests errors proxy_cpu_pct proxy_cpu_s backend_cpu_pct core0_pct core1_pct rss_worker_kb rss_total_kb procs foreign_cpu_pct retries backend_new_conns pss_worker_kb".split(" ");
 
 function row(o: { s: string; tag: string; r: number; rps: number; p50?: number; p99?: number; mean?: number; cpu?: number; cpuS?: number; req?: number; rssW?: number; foreign?: number }): string {
   const conc = o.tag === "h2" ? 50 : Number(o.tag.slice(1));
-  const v = [o.s, o.tag, o.r, conc, o.rps, o.p50 ?? "NA", o.p99 ?? "NA", o.mean ?? 1, o.req ?? o.rps * 10, 0, o.cpu ?? 100, o.cpuS ?? 10, 50, 90, 95, o.rssW ?? 20_480, (o.rssW ?? 20_480) * 2, 2, o.foreign ?? 0, 0, 0];
+  const v = [o.s, o.tag, o.r, conc, o.rps, o.p50 ?? "NA", o.p99 ?? "NA", o.mean ?? 1, o.req ?? o.rps * 10, 0, o.cpu ?? 100, o.cpuS ?? 10, 50, 90, 95, o.rssW ?? 20_480, (o.rssW ?? 20_480) * 2, 2, o.foreign ?? 0, 0, 0, Math.round((o.rssW ?? 20_480) * 0.6)];
   return v.join("\t");
 }
 
@@ -49,6 +49,7 @@ test("summaries take medians of clean rounds, added latency against the floor, C
   assert.equal(m.rps, 17_000);
   assert.equal(m.usPerReq, 10);
   assert.equal(m.rssWorker, 75);
+  assert.equal(m.pssWorker, 45);
   // c4 medians: meshgate p50 0.33, floor 0.06 -> +0.27; p99 2.0 vs 0.2 -> +1.8
   assert.ok(Math.abs(m.addP50 - 0.27) < 1e-9, String(m.addP50));
   assert.ok(Math.abs(m.addP99 - 1.8) < 1e-9, String(m.addP99));
