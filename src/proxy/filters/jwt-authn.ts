@@ -11,7 +11,7 @@
 // first sight of a token costs a signature check (asynchronous: WebCrypto).
 
 import { readFileSync } from "node:fs";
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from "jose";
 import { request } from "undici";
 import type { Logger } from "../../telemetry/logger.js";
 import type { FilterContext, FilterResult, HttpFilter } from "../contracts.js";
@@ -56,19 +56,36 @@ export const fetchJwksWithUndici: JwksFetcher = async (uri, timeoutMs) => {
   return res.body.text();
 };
 
+// ---- the JOSE library -------------------------------------------------------------------
+
+// jose costs every worker ~9 MB; only proxies with a jwt_authn filter load it (the filter
+// starts loading it when compiled, so it is there by the first request).
+type Jose = typeof import("jose");
+let jose: Jose | undefined;
+let joseLoading: Promise<Jose> | undefined;
+function loadJose(): Promise<Jose> {
+  joseLoading ??= import("jose").then((m) => (jose = m));
+  return joseLoading;
+}
+
 // ---- keys -----------------------------------------------------------------------------
 
-function keySet(text: string, where: Where | undefined): JWTVerifyGetKey {
-  let jwks: JSONWebKeySet;
+/** A parsed JWKS, checked for the shape jose accepts (so a bad one is refused at config time). */
+function parseJwks(text: string, where: Where | undefined): JSONWebKeySet {
+  let reason: string;
   try {
-    jwks = JSON.parse(text) as JSONWebKeySet;
-    if (!jwks || !Array.isArray(jwks.keys)) throw new Error("no keys array");
-    return createLocalJWKSet(jwks);
+    const jwks = JSON.parse(text) as JSONWebKeySet;
+    if (jwks && Array.isArray(jwks.keys) && jwks.keys.every((k) => k !== null && typeof k === "object" && !Array.isArray(k))) return jwks;
+    reason = "no keys array of objects";
   } catch (e) {
-    const reason = `not a JWKS: ${(e as Error).message}`;
-    if (where) return where.fail(reason);
-    throw new Error(reason);
+    reason = (e as Error).message;
   }
+  if (where) return where.fail(`not a JWKS: ${reason}`);
+  throw new Error(`not a JWKS: ${reason}`);
+}
+
+async function keySet(jwks: JSONWebKeySet): Promise<JWTVerifyGetKey> {
+  return (await loadJose()).createLocalJWKSet(jwks);
 }
 
 interface KeySource {
@@ -82,9 +99,10 @@ interface KeySource {
 
 class LocalKeys implements KeySource {
   readonly generation = 0;
-  constructor(private readonly set: JWTVerifyGetKey) {}
-  keys(): JWTVerifyGetKey {
-    return this.set;
+  private set: JWTVerifyGetKey | undefined;
+  constructor(private readonly jwks: JSONWebKeySet) {}
+  keys(): JWTVerifyGetKey | Promise<JWTVerifyGetKey> {
+    return this.set ?? keySet(this.jwks).then((s) => (this.set = s));
   }
   async refresh(): Promise<boolean> {
     return false;
@@ -117,8 +135,8 @@ class RemoteKeys implements KeySource {
 
   private fetch(): Promise<JWTVerifyGetKey> {
     this.inflight ??= this.fetcher(this.uri, this.timeoutMs)
-      .then((text) => {
-        this.set = keySet(text, undefined);
+      .then(async (text) => {
+        this.set = await keySet(parseJwks(text, undefined));
         this.fetchedAt = performance.now();
         this.generation++;
         return this.set;
@@ -253,7 +271,7 @@ class Provider {
       if (ds.inlineString !== undefined) text = str(ds.inlineString, w.at("inlineString"));
       else if (ds.inlineBytes !== undefined) text = Buffer.from(str(ds.inlineBytes, w.at("inlineBytes")), "base64").toString("utf8");
       else text = readJwksFile(str(ds.filename, w.at("filename")), w.at("filename"));
-      this.keys = new LocalKeys(keySet(text, w));
+      this.keys = new LocalKeys(parseJwks(text, w));
     } else {
       const w = where.at("remoteJwks");
       const r = object(o.remoteJwks, w, ["httpUri", "cacheDuration", "asyncFetch"]);
@@ -289,11 +307,13 @@ class Provider {
       this.cache.delete(found.token);
       return failed(JWT_MESSAGES.expired);
     }
+    const j = jose;
+    if (j === undefined) return loadJose().then(() => this.verify(found));
     let claims: JWTPayload;
     let kid: string | undefined;
     try {
-      claims = decodeJwt(found.token);
-      kid = decodeProtectedHeader(found.token).kid;
+      claims = j.decodeJwt(found.token);
+      kid = j.decodeProtectedHeader(found.token).kid;
     } catch {
       return failed(JWT_MESSAGES.badFormat);
     }
@@ -316,11 +336,11 @@ class Provider {
     };
     for (let attempt = 0; ; attempt++) {
       try {
-        const { payload } = await jwtVerify(found.token, keys, options);
+        const { payload } = await jose!.jwtVerify(found.token, keys, options);
         this.remember(found.token, payload);
         return { ok: true, payload, found };
       } catch (e) {
-        if (e instanceof errors.JWKSNoMatchingKey && attempt === 0 && (await this.keys.refresh(kid))) {
+        if (e instanceof jose!.errors.JWKSNoMatchingKey && attempt === 0 && (await this.keys.refresh(kid))) {
           try {
             keys = await this.keys.keys();
           } catch {
@@ -345,7 +365,8 @@ class Provider {
       let md = ctx.metadata.get(JWT_AUTHN_METADATA);
       if (!md) ctx.metadata.set(JWT_AUTHN_METADATA, (md = {}));
       if (this.payloadInMetadata !== undefined) md[this.payloadInMetadata] = s.payload;
-      if (this.headerInMetadata !== undefined) md[this.headerInMetadata] = decodeProtectedHeader(s.found.token);
+      // A verified token: jose is loaded.
+      if (this.headerInMetadata !== undefined) md[this.headerInMetadata] = jose!.decodeProtectedHeader(s.found.token);
     }
     if (this.payloadHeader !== undefined) {
       const segment = s.found.token.split(".")[1] ?? "";
@@ -369,6 +390,8 @@ function readJwksFile(file: string, where: Where): string {
 }
 
 function message(e: unknown): string {
+  // Only jose's own errors reach here, so it is loaded.
+  const errors = jose!.errors;
   if (e instanceof errors.JWTExpired) return JWT_MESSAGES.expired;
   if (e instanceof errors.JWTClaimValidationFailed) {
     if (e.claim === "nbf") return JWT_MESSAGES.notYetValid;
@@ -544,6 +567,7 @@ export interface FilterDepsForJwt {
 export function compileJwtAuthn(name: string, config: Obj, deps: FilterDepsForJwt): HttpFilter {
   const where = new Where(name, "");
   const o = object(config, where, ["providers", "rules", "requirementMap", "bypassCorsPreflight"]);
+  void loadJose().catch(() => undefined); // a failure shows on the first request
   const providers = new Map<string, Provider>();
   const pw = where.at("providers");
   if (o.providers === null || typeof o.providers !== "object") pw.fail("expected a map of providers");
