@@ -64,6 +64,8 @@ const require = createRequire(import.meta.url);
 
 export const HTTPParser = (require("_http_common") as { HTTPParser: NativeParserClass }).HTTPParser;
 
+/** An error llhttp reported (not one a callback threw, which may carry a `code` of its own). */
 export function isParseError(v: unknown): v is ParseError {
-  return v instanceof Error && typeof (v as Partial<ParseError>).code === "string";
+  const code = (v as Partial<ParseError> | null)?.code;
+  return v instanceof Error && typeof code === "string" && code.startsWith("HPE_") && typeof (v as Partial<ParseError>).bytesParsed === "number";
 }

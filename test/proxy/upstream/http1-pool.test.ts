@@ -491,6 +491,21 @@ test("abort mid-response: the handler gets the error and the connection is not r
   assert.equal(b.hits, 3);
 });
 
+test("a handler that throws under a parser callback gets its own error back, and the connection is dropped", async (t) => {
+  const b = await startBackend(t);
+  const p = pool(t, b.port);
+  const c = new Collector();
+  const own = Object.assign(new Error("sink failed"), { code: "ERR_SINK" });
+  c.onHeaders = () => {
+    throw own;
+  };
+  p.dispatch(req(), c);
+  await c.done;
+  assert.equal(c.error, own);
+  assert.equal((await send(p)).status, 200);
+  assert.equal(b.connections, 2);
+});
+
 test("idle timeout closes idle connections; Keep-Alive: timeout=N closes them before the server does", async (t) => {
   const s = await rawServer(t, () => OK);
   let closed = 0;
