@@ -8,7 +8,7 @@
 #   ONLY=<regex of scenario names> WORK=$TMPDIR/meshgate-bench-gateway PORT_BASE=27000
 #   FOREIGN_MAX=5 RETRIES=3 QUIET_WAIT=30
 #   MG_READY_TIMEOUT=30   seconds for a meshgate gateway to answer 200 on /readyz AND bind its listeners
-#   MG_DIST=0             1: run the built dist/cli/main.js instead of src/cli/main.ts through tsx
+#   MG_DIST=1             the built dist/cli/main.js (what `meshgate` runs; built first); 0: src/cli/main.ts through tsx
 #   MG_CMD=<command>      run meshgate with this command instead (words split on spaces; used for validate and up)
 #   MG_WORKERS_FLAG=--gateway-workers   the `meshgate up` option that sets the gateway's worker count;
 #                                       the 2-worker rows run only when `meshgate up --help` lists it
@@ -21,7 +21,7 @@ cd "$REPO" || exit 1
 DUR=${DUR:-10}; RUNS=${RUNS:-3}; WARM=${WARM:-2}; CONC=${CONC:-50}; LOWC=${LOWC:-4}
 H2=${H2:-1}; H2_C=${H2_C:-10}; H2_M=${H2_M:-5}; ONLY=${ONLY:-.}
 FOREIGN_MAX=${FOREIGN_MAX:-5}; RETRIES=${RETRIES:-3}; QUIET_WAIT=${QUIET_WAIT:-30}
-MG_READY_TIMEOUT=${MG_READY_TIMEOUT:-30}; MG_DIST=${MG_DIST:-0}
+MG_READY_TIMEOUT=${MG_READY_TIMEOUT:-30}; MG_DIST=${MG_DIST:-1}
 MG_WORKERS_FLAG=${MG_WORKERS_FLAG:---gateway-workers}; MG_SCALE_WORKERS=${MG_SCALE_WORKERS:-2}
 WORK=${WORK:-${TMPDIR:-/tmp}/meshgate-bench-gateway}
 B=${PORT_BASE:-27000}
@@ -53,7 +53,7 @@ taskset -cp "$LOAD_CORE" $$ >/dev/null   # this script and everything it forks s
 if [ -n "${MG_CMD:-}" ]; then
   read -r -a MG <<<"$MG_CMD"
 elif [ "$MG_DIST" = 1 ]; then
-  [ -f dist/cli/main.js ] || die "MG_DIST=1 but dist/cli/main.js is missing (npm run build)"
+  npm run build >"$RES/build.log" 2>&1 || die "npm run build failed (see $RES/build.log)"
   MG=(node dist/cli/main.js)
 else
   MG=(node --import tsx src/cli/main.ts)
@@ -225,6 +225,20 @@ rss() { # <pids...> -> "<largest process kB> <sum kB>"
   done
   echo "$max $sum"
 }
+# The processes that serve requests: for meshgate the gateway's workers (or, with no workers,
+# the proxy process), not `meshgate up` (control plane) or the proxy's primary; for the
+# others every process of the tree (nginx/haproxy workers are the largest anyway).
+serving_pids() { # <role>
+  local p all serving=()
+  all=$(tree "${PX[$1]}")
+  if [[ $1 == meshgate-* ]]; then
+    for p in $all; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -- 'worker-main' >/dev/null && serving+=("$p"); done
+    if ((${#serving[@]} == 0)); then
+      for p in $all; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -- ' proxy --role' >/dev/null && serving+=("$p"); done
+    fi
+  fi
+  ((${#serving[@]})) && echo "${serving[*]}" || echo $all
+}
 cpustat() { awk '$1=="cpu0"||$1=="cpu1"{busy=$2+$3+$4+$7+$8+$9; printf "%d %d ", busy, busy+$5+$6}' /proc/stat; }
 backend_counts() { curl -s --max-time 2 "http://127.0.0.1:$BE_STATUS/" | awk 'NR==3{print $1, $3}'; }
 # every process: pid ppid start-time cpu-ticks (own + reaped children); kernel threads left out
@@ -266,7 +280,8 @@ measure() { # <tool> <name> <role> <url> <conc> <round> <tag>: appends one row t
     fi
     lp=$!
     while kill -0 "$lp" 2>/dev/null; do
-      read -r m v <<<"$(rss $(tree "${PX[$role]}"))"; ((m > pw)) && pw=$m; ((v > pt)) && pt=$v; sleep 1
+      read -r m _ <<<"$(rss $(serving_pids "$role"))"; read -r _ v <<<"$(rss $(tree "${PX[$role]}"))"
+      ((m > pw)) && pw=$m; ((v > pt)) && pt=$v; sleep 1
     done
     wait "$lp"
     w1=$(date +%s%N); t1=$(ticks $pids); b1=$(ticks $bepids); s1=$(cpustat); snapshot >"$RUN/snap1"; n1=$(backend_counts)

@@ -45,6 +45,8 @@ export interface IrHttpConnectionManager {
   readonly escapedSlashes: "KeepUnchanged" | "RejectRequest" | "UnescapeAndRedirect" | "UnescapeAndForward";
   readonly requestTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
+  /** HTTP/1.1 Upgrade protocols forwarded to the upstream (e.g. `websocket`); socket listeners only. */
+  readonly upgradeTypes?: readonly string[];
 }
 
 export interface IrFilterChain {

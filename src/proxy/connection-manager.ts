@@ -7,7 +7,7 @@
 // A request reads the route tables current when it arrived and the cluster object it
 // picked; a configuration update swaps both for later requests only.
 
-import { PassThrough } from "node:stream";
+import { PassThrough, type Duplex } from "node:stream";
 import type { Logger } from "../telemetry/logger.js";
 import type {
   DownstreamRequest,
@@ -19,6 +19,7 @@ import type {
   HeaderMap,
   HttpFilter,
   RequestHandler,
+  UpstreamCall,
   UpstreamCluster,
   UpstreamError,
   UpstreamRequest,
@@ -31,6 +32,7 @@ import { isNormalPath, normalizePath } from "./http/path-normalization.js";
 import type { ForwardDecision, HeaderMutations, HeaderVars, PickedCluster, RouteDecision } from "./router/route-decision.js";
 import { applyHeaderMutations, rewritePath, type RouteTable } from "./router/route-table.js";
 import type { ClusterManager } from "./upstream/cluster-manager.js";
+import { tunnel } from "./upgrade-tunnel.js";
 import { failureResponse } from "./upstream/failure-status.js";
 
 export type RouteTables = ReadonlyMap<string, RouteTable>;
@@ -180,6 +182,11 @@ export class ConnectionManager {
     if (host?.kind === "literal") headers.host = host.value;
     const upstreamPath = d.pathRewrite ? rewritePath(d, { path }) : path;
     const exchange = new ForwardExchange(res, picked.responseHeaders, req);
+    if (req.upgrade !== undefined) {
+      // HTTP/1.1 Upgrade (the listener only marks those the chain enables): no body, no
+      // mirrors; the route timeout runs until the upstream answers.
+      return this.#send(cluster, { method: req.method, path: upstreamPath, headers, body: null, upgrade: req.upgrade }, exchange, d);
+    }
     const needsReplay = d.retry !== undefined || d.mirrors.length > 0;
     const length = contentLength(req);
     // HTTP/1.1 without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3).
@@ -197,7 +204,7 @@ export class ConnectionManager {
   }
 
   #send(cluster: UpstreamCluster, ureq: UpstreamRequest, exchange: ForwardExchange, d: ForwardDecision): void {
-    for (const m of d.mirrors) {
+    if (ureq.upgrade === undefined) for (const m of d.mirrors) {
       if (ureq.body !== null && !Buffer.isBuffer(ureq.body)) break; // a streamed body cannot be sent twice
       if (m.fraction < 1 && Math.random() >= m.fraction) continue;
       const mc = this.opts.clusters.get(m.cluster);
@@ -206,17 +213,20 @@ export class ConnectionManager {
       if (m.shadowHostSuffix && typeof mh.host === "string") mh.host = shadowHost(mh.host);
       mc.mirror({ method: ureq.method, path: ureq.path, headers: mh, body: ureq.body });
     }
-    const ac = new AbortController();
-    exchange.res.onClose(() => {
-      if (!exchange.done) ac.abort();
-    });
-    cluster.forward(ureq, exchange, { timeoutMs: d.timeoutMs, ...(d.retry ? { retry: d.retry } : {}), signal: ac.signal });
+    exchange.call = cluster.forward(ureq, exchange, d.retry ? { timeoutMs: d.timeoutMs, retry: d.retry } : { timeoutMs: d.timeoutMs });
+    // After forward(): a response that failed at once has nothing left to cancel.
+    if (!exchange.done) exchange.res.onClose(exchange.cancel);
   }
 }
 
 /** Streams one upstream response to the client (a class, not closures: one object per request). */
 class ForwardExchange implements UpstreamResponseSink {
   done = false;
+  call: UpstreamCall | undefined;
+  /** Registered once as the response's close callback: the client went away mid-exchange. */
+  readonly cancel = (): void => {
+    if (!this.done) this.call?.cancel();
+  };
   #resume: (() => void) | undefined;
   constructor(
     readonly res: DownstreamResponse,
@@ -244,6 +254,30 @@ class ForwardExchange implements UpstreamResponseSink {
   onComplete(trailers: HeaderMap): void {
     this.done = true;
     this.res.end(undefined, Object.keys(trailers).length > 0 ? trailers : undefined);
+  }
+
+  /** The upstream switched protocols: the same switch downstream, then bytes both ways. */
+  onUpgrade(status: number, headers: HeaderMap, socket: Duplex): void {
+    this.done = true;
+    const res = this.res;
+    const upgrade = headers.upgrade;
+    const protocol = typeof upgrade === "string" && upgrade !== "" ? upgrade : this.req.upgrade;
+    if (res.closed || res.switchProtocols === undefined || protocol === undefined || status !== 101) {
+      socket.destroy();
+      if (!res.closed) res.destroy();
+      return;
+    }
+    removeResponseHopByHop(headers);
+    if (this.mutations.ops.length > 0) applyHeaderMutations(this.mutations, headers, varsOf(this.req));
+    let client: Duplex;
+    try {
+      client = res.switchProtocols(headers, protocol);
+    } catch {
+      socket.destroy();
+      res.destroy();
+      return;
+    }
+    tunnel(client, socket);
   }
 
   onError(error: UpstreamError): void {

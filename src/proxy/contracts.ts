@@ -7,7 +7,7 @@
 // `decodeResource`: camelCase fields, enums as names, Durations as { seconds, nanos },
 // typed configs as `{ "@type": url, ...fields }`) and never the model.
 
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 
 /** A decoded Envoy resource (see the module comment for its shape). */
 export type EnvoyResource = Record<string, unknown>;
@@ -43,6 +43,13 @@ export interface DownstreamRequest {
   readonly localAddress: string;
   readonly localPort: number;
   readonly tls?: DownstreamTls;
+  /**
+   * HTTP/1.1 Upgrade the listener can carry (a protocol the chain's upgradeConfigs
+   * enable, lowercase), absent on other requests. Such a request has no body; the
+   * response either switches protocols (`switchProtocols`) or is an ordinary answer
+   * after which the connection closes.
+   */
+  readonly upgrade?: string;
 }
 
 /** Where the response goes. Mirrors the parts of ServerResponse / Http2Stream a proxy needs. */
@@ -58,6 +65,12 @@ export interface DownstreamResponse {
   end(chunk?: Uint8Array, trailers?: HeaderMap): void;
   /** Abort the response (connection reset / RST_STREAM) when it can no longer complete. */
   destroy(error?: Error): void;
+  /**
+   * Requests with `upgrade` only: sends 101 Switching Protocols with `headers` (the
+   * listener adds Connection and Upgrade: `protocol`) and returns the client's
+   * connection, which from then on carries the new protocol.
+   */
+  switchProtocols?(headers: HeaderMap, protocol: string): Duplex;
 }
 
 /** The filter chain a connection matched: its HttpConnectionManager config, as received. */
@@ -80,6 +93,8 @@ export interface UpstreamRequest {
   readonly headers: HeaderMap;
   /** null: no body. A Buffer can be replayed for retries and mirrors; a stream cannot. */
   readonly body: Readable | Buffer | null;
+  /** Ask the upstream to switch to this protocol (HTTP/1.1 Upgrade); a 101 goes to `sink.onUpgrade`. */
+  readonly upgrade?: string;
 }
 
 /** Receives an upstream response. Mirrors undici's dispatch handler, simplified. */
@@ -90,6 +105,11 @@ export interface UpstreamResponseSink {
   onComplete(trailers: HeaderMap): void;
   /** The exchange failed before or after headers; `kind` drives retries and outlier detection. */
   onError(error: UpstreamError): void;
+  /**
+   * The upstream switched protocols (101) on a request with `upgrade`: `socket` carries
+   * the new protocol both ways and belongs to the sink; the exchange is over.
+   */
+  onUpgrade?(status: number, headers: HeaderMap, socket: Duplex): void;
 }
 
 export type UpstreamFailureKind =
@@ -123,10 +143,16 @@ export interface ForwardOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A forwarded request in flight. `cancel()` (the downstream went away) aborts it; it costs
+ * nothing per request, unlike an AbortSignal, which is why the request path uses it. */
+export interface UpstreamCall {
+  cancel(): void;
+}
+
 /** An upstream cluster (endpoints, load balancing, pools, TLS, outlier detection, limits). */
 export interface UpstreamCluster {
   readonly name: string;
-  forward(req: UpstreamRequest, sink: UpstreamResponseSink, options: ForwardOptions): void;
+  forward(req: UpstreamRequest, sink: UpstreamResponseSink, options: ForwardOptions): UpstreamCall;
   /** Fire-and-forget copy of a request (RequestMirror): response discarded, errors ignored. */
   mirror(req: UpstreamRequest): void;
   /** Healthy endpoints available right now. */

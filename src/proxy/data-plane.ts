@@ -14,6 +14,7 @@ import { ClusterManager } from "./upstream/cluster-manager.js";
 import { unsupportedRetryConditions } from "./upstream/retry-policy.js";
 import { ProxyRouteUnsupportedError } from "../errors.js";
 import { referencedNames, type XdsResourceSet } from "./xds/resource-set.js";
+import { routeTableWarm, withRetainedClusters } from "./make-before-break.js";
 
 export interface DataPlaneOptions {
   readonly logger: Logger;
@@ -27,6 +28,12 @@ export class DataPlane {
   #compiledRoutes = new WeakMap<EnvoyResource, RouteTable>();
   #applied = false;
   #servedListeners: ReadonlyMap<string, EnvoyResource> = new Map();
+  /** The route tables connections use, with the resource each was compiled from. */
+  #tablesInForce = new Map<string, { readonly rc: EnvoyResource; readonly table: RouteTable }>();
+  /** A table kept its previous version while a cluster warms: every update looks again. */
+  #holding = false;
+  /** What the cluster manager runs: the configuration's clusters and the retained ones. */
+  #running: { clusters: ReadonlyMap<string, EnvoyResource>; endpoints: ReadonlyMap<string, EnvoyResource>; retained: readonly string[] } = { clusters: new Map(), endpoints: new Map(), retained: [] };
 
   constructor(opts: DataPlaneOptions) {
     this.listeners = new ListenerManager({ logger: opts.logger });
@@ -54,9 +61,10 @@ export class DataPlane {
     const is = (...kinds: ResourceKind[]) => changed === "all" || kinds.includes(changed);
     // Route tables and the connection managers' filter chains are compiled first: they
     // throw on anything unsupported before a socket or pool is touched.
-    let tables: RouteTables | undefined;
-    if (is("route", "listener")) {
-      const next = new Map<string, RouteTable>();
+    let next: Map<string, { readonly rc: EnvoyResource; readonly table: RouteTable }> | undefined;
+    let holding = false;
+    if (is("route", "listener") || this.#holding) {
+      next = new Map();
       for (const [name, rc] of set.routes) {
         let t = this.#compiledRoutes.get(rc);
         if (!t) {
@@ -64,20 +72,52 @@ export class DataPlane {
           checkRouteFilterConfigs(rc);
           this.#compiledRoutes.set(rc, t);
         }
-        next.set(name, t);
+        // Make before break (make-before-break.ts): not onto a cluster still warming.
+        const previous = this.#tablesInForce.get(name);
+        if (previous && previous.rc !== rc && !routeTableWarm(rc, set.clusters, set.endpoints)) {
+          next.set(name, previous);
+          holding = true;
+        } else next.set(name, { rc, table: t });
       }
-      tables = next;
     }
     if (is("listener")) this.connections.validateListeners(set.listeners);
     // Upstreams before listeners, as Envoy warms clusters before the listeners that use them.
-    if (is("cluster", "endpoint", "secret")) this.clusters.apply(set.clusters, set.endpoints, set.secrets);
+    // Until the new tables are in, the ones in force keep the clusters they target.
+    const inForce = [...this.#tablesInForce.values()].map((x) => x.rc);
+    const upstream = withRetainedClusters(set.clusters, set.endpoints, next ? [...inForce, ...[...next.values()].map((x) => x.rc)] : inForce, this.#running);
+    if (is("cluster", "endpoint", "secret") || upstream.retained.join() !== this.#running.retained.join()) this.#runClusters(upstream, set);
     if (is("listener", "secret")) {
       const listeners = this.#warmed(set);
       await this.listeners.apply(listeners, set.secrets, this.connections.handler);
       this.#servedListeners = listeners;
     }
-    if (tables) this.connections.setRouteTables(tables);
+    if (next) {
+      const tables: RouteTables = new Map([...next].map(([name, x]) => [name, x.table]));
+      this.connections.setRouteTables(tables);
+      this.#tablesInForce = next;
+      this.#holding = holding;
+      // A cluster kept only for the tables just replaced can go now.
+      if (this.#running.retained.length > 0) {
+        const after = withRetainedClusters(set.clusters, set.endpoints, [...next.values()].map((x) => x.rc), this.#running);
+        if (after.retained.join() !== this.#running.retained.join()) this.#runClusters(after, set);
+      }
+    }
     if (is("listener")) this.#applied = true;
+  }
+
+  #runClusters(upstream: { clusters: ReadonlyMap<string, EnvoyResource>; endpoints: ReadonlyMap<string, EnvoyResource>; retained: readonly string[] }, set: XdsResourceSet): void {
+    this.clusters.apply(upstream.clusters, upstream.endpoints, set.secrets);
+    this.#running = upstream;
+  }
+
+  /**
+   * First half of an update in node:cluster workers: listeners the update moves to a
+   * conflicting address on the same port stop accepting, in every worker, before any
+   * worker binds (a shared socket is only closed once all of them released it). `apply`
+   * with the same set completes the update, or binds them again if it fails.
+   */
+  async prepare(set: XdsResourceSet, changed: ResourceKind | "all"): Promise<void> {
+    if (changed === "all" || changed === "listener" || changed === "secret") await this.listeners.prepare(this.#warmed(set));
   }
 
   /**

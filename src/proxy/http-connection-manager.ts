@@ -41,6 +41,8 @@ const KNOWN = new Set([
   "generateRequestId",
   "useRemoteAddress",
   "streamIdleTimeout",
+  "http2ProtocolOptions",
+  "upgradeConfigs",
 ]);
 
 export function compileHttpConnectionManager(hcm: EnvoyResource, where: string, deps: { logger: Logger; rateLimitService?: RateLimitServiceResolver }): CompiledHcm {

@@ -4,6 +4,11 @@
 // xDS client — one stream, one ACK per version, whatever the worker count — hands every
 // accepted update to all workers, and ACKs only when each of them has applied it. A
 // worker that dies is restarted with the configuration in force and reported.
+//
+// Updates to workers go out one at a time, and a restarted worker joins them only once it
+// is up and has applied the configuration in force: a worker still loading its code is
+// given nothing (an update sent then would be lost, and the ACK would wait for it forever),
+// and an update can never reach it before the older configuration it is being fed.
 
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
@@ -26,6 +31,8 @@ export interface ProxyRuntimeOptions {
 
 /** Messages between the proxy process and its workers. */
 export type WorkerMessage =
+  | { readonly type: "prepare"; readonly id: number; readonly set: XdsResourceSet; readonly changed: ResourceKind | "all" }
+  | { readonly type: "prepared"; readonly id: number }
   | { readonly type: "apply"; readonly id: number; readonly set: XdsResourceSet; readonly changed: ResourceKind | "all" }
   | { readonly type: "applied"; readonly id: number; readonly error?: string }
   | { readonly type: "ready" };
@@ -33,14 +40,22 @@ export type WorkerMessage =
 interface Pending {
   readonly waiting: Set<number>;
   readonly errors: string[];
+  /** Workers that exited before answering, and how many applied the update. */
+  readonly exited: string[];
+  applied: number;
   readonly done: (errors: string[]) => void;
 }
 
 export class ProxyRuntime {
   readonly client: AdsClient;
   readonly #local: DataPlane | undefined;
+  /** Workers that serve and receive updates. */
   readonly #workers = new Map<number, Worker>();
+  /** Every worker process alive, including ones still starting (stopped on close). */
+  readonly #processes = new Map<number, Worker>();
   readonly #pending = new Map<number, Pending>();
+  /** Updates to workers (and the first configuration of a restarted one), one at a time. */
+  #queue: Promise<unknown> = Promise.resolve();
   #nextId = 1;
   #restarts = 0;
   #closing = false;
@@ -109,7 +124,7 @@ export class ProxyRuntime {
     await this.client.close();
     if (this.#local) await this.#local.close();
     await Promise.all(
-      [...this.#workers.values()].map(
+      [...this.#processes.values()].map(
         (w) =>
           new Promise<void>((resolve) => {
             w.once("exit", () => resolve());
@@ -122,36 +137,54 @@ export class ProxyRuntime {
   async #apply(set: XdsResourceSet, changed: ResourceKind): Promise<void> {
     if (this.#local) {
       await this.#local.apply(set, changed);
-    } else {
+      this.#lastApplied = set;
+      return;
+    }
+    await this.#serially(async () => {
+      // Two steps when listeners change: every worker releases the sockets the update moves
+      // (DataPlane.prepare) before any worker binds.
+      if (changed === "listener" || changed === "secret") await this.#broadcast(set, changed, undefined, "prepare");
       const errors = await this.#broadcast(set, changed);
       if (errors.length > 0) throw new Error(errors[0]);
-    }
-    this.#lastApplied = set;
+      // Inside the queue: a restarted worker is fed whatever this leaves in force.
+      this.#lastApplied = set;
+    });
   }
 
-  #broadcast(set: XdsResourceSet, changed: ResourceKind | "all", only?: Worker): Promise<string[]> {
+  #serially<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #broadcast(set: XdsResourceSet, changed: ResourceKind | "all", only?: Worker, type: "apply" | "prepare" = "apply"): Promise<string[]> {
     const targets = only ? [only] : [...this.#workers.values()];
     const id = this.#nextId++;
     return new Promise((resolve) => {
-      const pending: Pending = { waiting: new Set(targets.map((w) => w.id)), errors: [], done: resolve };
+      const pending: Pending = { waiting: new Set(targets.map((w) => w.id)), errors: [], exited: [], applied: 0, done: resolve };
       this.#pending.set(id, pending);
       if (pending.waiting.size === 0) {
         this.#pending.delete(id);
         resolve([]);
         return;
       }
-      const msg: WorkerMessage = { type: "apply", id, set, changed };
+      const msg: WorkerMessage = { type, id, set, changed };
       for (const w of targets) w.send(msg);
     });
   }
 
-  #settle(id: number, workerId: number, error?: string): void {
+  #settle(id: number, workerId: number, outcome: { error?: string; exited?: string }): void {
     const p = this.#pending.get(id);
     if (!p || !p.waiting.delete(workerId)) return;
-    if (error) p.errors.push(error);
+    if (outcome.error !== undefined) p.errors.push(outcome.error);
+    else if (outcome.exited !== undefined) p.exited.push(outcome.exited);
+    else p.applied++;
     if (p.waiting.size === 0) {
       this.#pending.delete(id);
-      p.done(p.errors);
+      // A worker that died says nothing about the update: its replacement is given the
+      // configuration in force once this one is settled. Only when no worker applied it
+      // (all died) is it refused, so a configuration that kills workers is not kept.
+      p.done(p.applied === 0 && p.errors.length === 0 ? p.exited : p.errors);
     }
   }
 
@@ -159,38 +192,55 @@ export class ProxyRuntime {
     const self = fileURLToPath(import.meta.url);
     const exec = self.replace(/proxy-runtime\.(ts|js)$/, (_m, ext: string) => `worker-main.${ext}`);
     cluster.setupPrimary({ exec, execArgv: process.execArgv, serialization: "advanced", silent: false });
-    await Promise.all(Array.from({ length: this.opts.workers }, () => this.#fork()));
+    const started = await Promise.all(Array.from({ length: this.opts.workers }, () => this.#fork()));
+    // Before the xDS client starts there is no configuration to give them.
+    for (const w of started) if (w) this.#workers.set(w.id, w);
   }
 
-  #fork(): Promise<Worker> {
+  /** Resolves once the worker is ready for messages (undefined if it died first). */
+  #fork(): Promise<Worker | undefined> {
     const w = cluster.fork({ MESHGATE_NODE_ID: this.opts.nodeId });
-    this.#workers.set(w.id, w);
+    this.#processes.set(w.id, w);
     w.on("message", (m: WorkerMessage) => {
-      if (m.type === "applied") this.#settle(m.id, w.id, m.error);
+      if (m.type === "applied") this.#settle(m.id, w.id, m.error !== undefined ? { error: m.error } : {});
+      else if (m.type === "prepared") this.#settle(m.id, w.id, {});
     });
-    w.on("exit", (code, signal) => {
-      this.#workers.delete(w.id);
-      // A dead worker answers nothing: release whatever waited for it.
-      for (const [id] of this.#pending) this.#settle(id, w.id, `worker ${w.process.pid} exited`);
-      if (this.#closing) return;
-      this.#restarts++;
-      this.opts.logger.error({ pid: w.process.pid, code, signal, restarts: this.#restarts }, "proxy worker exited; starting a new one");
-      // Back off a little so a worker that dies at once does not spin.
-      setTimeout(() => {
-        if (this.#closing) return;
-        void this.#fork().then((nw) => {
-          const set = this.#lastApplied;
-          if (set) void this.#broadcast(set, "all", nw);
-        });
-      }, Math.min(5000, 100 * this.#restarts));
-    });
-    return new Promise((resolve) => {
+    const ready = new Promise<Worker | undefined>((resolve) => {
       const onReady = (m: WorkerMessage) => {
         if (m.type !== "ready") return;
         w.off("message", onReady);
         resolve(w);
       };
       w.on("message", onReady);
+      w.once("exit", () => resolve(undefined));
+    });
+    w.on("exit", (code, signal) => {
+      this.#workers.delete(w.id);
+      this.#processes.delete(w.id);
+      // A dead worker answers nothing: release whatever waited for it.
+      for (const [id] of this.#pending) this.#settle(id, w.id, { exited: `worker ${w.process.pid} exited` });
+      if (this.#closing) return;
+      this.#restarts++;
+      this.opts.logger.error({ pid: w.process.pid, code, signal, restarts: this.#restarts }, "proxy worker exited; starting a new one");
+      // Back off a little so a worker that dies at once does not spin.
+      setTimeout(() => {
+        if (!this.#closing) void this.#restart();
+      }, Math.min(5000, 100 * this.#restarts));
+    });
+    return ready;
+  }
+
+  async #restart(): Promise<void> {
+    const nw = await this.#fork();
+    if (!nw) return; // died while starting; its exit started another
+    await this.#serially(async () => {
+      if (this.#closing || nw.isDead()) return;
+      const set = this.#lastApplied;
+      const errors = set ? await this.#broadcast(set, "all", nw) : [];
+      if (nw.isDead()) return;
+      if (errors.length > 0) this.opts.logger.error({ pid: nw.process.pid, err: errors[0] }, "restarted proxy worker could not apply the configuration in force");
+      this.#workers.set(nw.id, nw);
+      this.opts.logger.info({ pid: nw.process.pid, restarts: this.#restarts }, "proxy worker restarted with the configuration in force");
     });
   }
 }

@@ -12,6 +12,14 @@ const plane = new DataPlane({ logger });
 let chain: Promise<void> = Promise.resolve();
 
 process.on("message", (m: WorkerMessage) => {
+  if (m.type === "prepare") {
+    chain = chain.then(async () => {
+      // Failures surface in the apply that follows.
+      await plane.prepare(m.set, m.changed).catch(() => undefined);
+      process.send?.({ type: "prepared", id: m.id } satisfies WorkerMessage);
+    });
+    return;
+  }
   if (m.type !== "apply") return;
   chain = chain.then(async () => {
     let error: string | undefined;

@@ -16,9 +16,12 @@ import { hasGlobalRateLimits, RATE_LIMIT_CLUSTER, rateLimitServiceCluster, usesR
  * redirected to the decoded path: routing, authorization and the backend then all see the
  * same path (forwarding the encoded form would let `/admin%2Fx` pass a `/admin/*` deny
  * while the backend decodes it), and well-behaved clients still succeed.
+ * WebSocket upgrades are forwarded, as Envoy Gateway and Istio do by default (Gateway API
+ * routes carry WebSocket traffic with no extra configuration); they pass the same route
+ * match and HTTP filters as any request before the upgrade.
  */
 export function httpConnectionManager(statPrefix: string, routeTable: string, filters: IrHttpFilters, forwardClientCert = false): IrHttpConnectionManager {
-  return { statPrefix, routeTable, filters, forwardClientCert, normalizePath: true, mergeSlashes: true, escapedSlashes: "UnescapeAndRedirect" };
+  return { statPrefix, routeTable, filters, forwardClientCert, normalizePath: true, mergeSlashes: true, escapedSlashes: "UnescapeAndRedirect", upgradeTypes: ["websocket"] };
 }
 
 /** Filters with the policy hooks' results, leaving out what does not apply. */

@@ -49,8 +49,8 @@ test("one socket listener per port on the Gateway's first address; HTTP listener
   ]);
   const http = sockets(p.listeners)[0]!.filterChains[0]!.http;
   assert.deepEqual(
-    { normalizePath: http.normalizePath, mergeSlashes: http.mergeSlashes, escapedSlashes: http.escapedSlashes, forwardClientCert: http.forwardClientCert },
-    { normalizePath: true, mergeSlashes: true, escapedSlashes: "UnescapeAndRedirect", forwardClientCert: false },
+    { normalizePath: http.normalizePath, mergeSlashes: http.mergeSlashes, escapedSlashes: http.escapedSlashes, forwardClientCert: http.forwardClientCert, upgradeTypes: http.upgradeTypes },
+    { normalizePath: true, mergeSlashes: true, escapedSlashes: "UnescapeAndRedirect", forwardClientCert: false, upgradeTypes: ["websocket"] },
   );
 });
 

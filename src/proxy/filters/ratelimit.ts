@@ -3,9 +3,9 @@
 // across every proxy and answers OK or OVER_LIMIT. The service being unreachable or slow
 // lets the request through unless failureModeDeny is set.
 
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "../../telemetry/logger.js";
-import { decodeRlsResponse, encodeRlsRequest, SHOULD_RATE_LIMIT_PATH, type RlsResponse, type RlsUnit } from "../../xds/rate-limit-service-wire.js";
+import type { RlsResponse, RlsUnit } from "../../xds/rate-limit-service-wire.js";
 import type { EnvoyResource, FilterContext, FilterResult, HeaderMap, HttpFilter } from "../contracts.js";
 import { bool, durationMs, num, object, str, unwrapFilterConfig, Where, type Obj } from "./config.js";
 import { descriptorsFor } from "./descriptors.js";
@@ -19,16 +19,26 @@ const DEFAULT_TIMEOUT_MS = 20;
 export type RateLimitServiceResolver = (clusterName: string) => { host: string; port: number } | undefined;
 
 const identity = (b: Buffer) => b;
+
+// The gRPC client and the protobuf codec cost a worker ~20 MB; most gateways have no global
+// rate limit, so they are loaded when the first ratelimit filter is compiled, not at start.
+type RlsDeps = { grpc: typeof grpc; wire: typeof import("../../xds/rate-limit-service-wire.js") };
+let rlsDeps: RlsDeps | undefined;
+let rlsLoading: Promise<RlsDeps> | undefined;
+function loadRlsDeps(): Promise<RlsDeps> {
+  rlsLoading ??= Promise.all([import("@grpc/grpc-js"), import("../../xds/rate-limit-service-wire.js")]).then(([g, wire]) => (rlsDeps = { grpc: g, wire }));
+  return rlsLoading;
+}
 const WINDOW_SECONDS: Partial<Record<RlsUnit, number>> = { SECOND: 1, MINUTE: 60, HOUR: 3_600, DAY: 86_400 };
 
 /** One gRPC channel per service address, shared by every request of a filter. */
 class RlsClients {
   private readonly clients = new Map<string, grpc.Client>();
-  get(host: string, port: number): grpc.Client {
+  get(g: typeof grpc, host: string, port: number): grpc.Client {
     const key = `${host}:${port}`;
     let c = this.clients.get(key);
     if (!c) {
-      c = new grpc.Client(host.includes(":") ? `[${host}]:${port}` : key, grpc.credentials.createInsecure());
+      c = new g.Client(host.includes(":") ? `[${host}]:${port}` : key, g.credentials.createInsecure());
       this.clients.set(key, c);
     }
     return c;
@@ -91,6 +101,7 @@ export function compileRateLimit(name: string, config: Obj, deps: { rateLimitSer
   const cluster = str(envoyGrpc.clusterName, where.at("rateLimitService.grpcService.envoyGrpc.clusterName"));
   const clients = new RlsClients();
   const log = deps.logger;
+  void loadRlsDeps().catch(() => undefined); // a failure shows on the first request
   let lastErrorLog = 0;
 
   function failed(ctx: FilterContext, reason: string): FilterResult {
@@ -136,23 +147,28 @@ export function compileRateLimit(name: string, config: Obj, deps: { rateLimitSer
       const d = (perRoute && perRouteDomain(perRoute, name)) || domain;
       const target = deps.rateLimitService?.(cluster);
       if (!target) return failed(ctx, `cluster ${cluster} has no endpoint`);
-      const client = clients.get(target.host, target.port);
-      const request = encodeRlsRequest({ domain: d, descriptors: descriptors.map((entries) => ({ entries })), hitsAddend: 1 });
-      return new Promise<FilterResult>((resolve) => {
-        client.makeUnaryRequest(SHOULD_RATE_LIMIT_PATH, identity, identity, request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, value) => {
-          if (err || !value) return resolve(failed(ctx, err?.message ?? "empty response"));
-          let r: RlsResponse;
-          try {
-            r = decodeRlsResponse(value);
-          } catch (e) {
-            return resolve(failed(ctx, `unreadable response: ${(e as Error).message}`));
-          }
-          if (r.overallCode === "OVER_LIMIT") return resolve(limited(ctx, r));
-          for (const h of r.requestHeadersToAdd ?? []) ctx.headers[h.key.toLowerCase()] = h.value;
-          resolve(CONTINUE);
-        });
-      });
+      if (!rlsDeps) return loadRlsDeps().then((l) => ask(ctx, l, d, target, descriptors), (e: Error) => failed(ctx, `rate limit client unavailable: ${e.message}`));
+      return ask(ctx, rlsDeps, d, target, descriptors);
     },
     close: () => clients.close(),
   };
+
+  function ask(ctx: FilterContext, { grpc: g, wire }: RlsDeps, d: string, target: { host: string; port: number }, descriptors: ReturnType<typeof descriptorsFor>): Promise<FilterResult> {
+    const client = clients.get(g, target.host, target.port);
+    const request = wire.encodeRlsRequest({ domain: d, descriptors: descriptors.map((entries) => ({ entries })), hitsAddend: 1 });
+    return new Promise<FilterResult>((resolve) => {
+      client.makeUnaryRequest(wire.SHOULD_RATE_LIMIT_PATH, identity, identity, request, new g.Metadata(), { deadline: Date.now() + timeoutMs }, (err, value) => {
+        if (err || !value) return resolve(failed(ctx, err?.message ?? "empty response"));
+        let r: RlsResponse;
+        try {
+          r = wire.decodeRlsResponse(value);
+        } catch (e) {
+          return resolve(failed(ctx, `unreadable response: ${(e as Error).message}`));
+        }
+        if (r.overallCode === "OVER_LIMIT") return resolve(limited(ctx, r));
+        for (const h of r.requestHeadersToAdd ?? []) ctx.headers[h.key.toLowerCase()] = h.value;
+        resolve(CONTINUE);
+      });
+    });
+  }
 }

@@ -12,6 +12,7 @@ import { looksLikeTls, MAX_CLIENT_HELLO_BYTES, parseClientHello } from "./client
 import { Connection, kConnection, type ConnectionOwner, type WithConnection } from "./connection.js";
 import type { HttpServerPool } from "./http-servers.js";
 import type { CompiledChain, CompiledListener } from "./listener-config.js";
+import type { ListenerStats } from "./listener-stats.js";
 import { pickCertificate, sanMatches, spiffeIdOf } from "./tls-contexts.js";
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -20,11 +21,16 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 export interface ListenerEnv {
   readonly pool: HttpServerPool;
   readonly logger: Logger | undefined;
+  readonly stats: ListenerStats;
 }
 
 export class BoundListener implements ConnectionOwner {
-  readonly server: net.Server;
+  /** Replaced when the listener stops accepting and is bound again (see stopAccepting). */
+  private server: net.Server;
   readonly connections = new Set<Connection>();
+  /** False while the socket is released (another listener of an update needs its port). */
+  accepting = false;
+  private released = false;
   private closing: Promise<void> | undefined;
   private drained: (() => void) | undefined;
 
@@ -33,11 +39,24 @@ export class BoundListener implements ConnectionOwner {
     public handler: RequestHandler,
     private readonly env: ListenerEnv,
   ) {
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = this.createServer();
   }
 
-  /** Binds; rejects with the system error (EADDRINUSE, EACCES, ...). */
+  private createServer(): net.Server {
+    return net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  /**
+   * Binds; rejects with the system error (EADDRINUSE, EACCES, ...). May be called again
+   * after a failure, and after `stopAccepting` (with a fresh server: a closed one may not
+   * listen again).
+   */
   listen(): Promise<void> {
+    if (this.accepting || this.closing) return Promise.resolve();
+    if (this.released) {
+      this.released = false;
+      this.server = this.createServer();
+    }
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
         this.server.removeListener("listening", onListening);
@@ -46,6 +65,7 @@ export class BoundListener implements ConnectionOwner {
       const onListening = (): void => {
         this.server.removeListener("error", onError);
         this.server.on("error", (err) => this.env.logger?.error({ listener: this.config.name, err: err.message }, "listener socket error"));
+        this.accepting = true;
         resolve();
       };
       this.server.once("error", onError);
@@ -58,6 +78,17 @@ export class BoundListener implements ConnectionOwner {
   address(): { address: string; port: number } {
     const a = this.server.address();
     return a && typeof a === "object" ? { address: a.address, port: a.port } : { address: this.config.host, port: this.config.port };
+  }
+
+  /**
+   * Stops accepting and releases the address, keeping the open connections: the address
+   * is needed by another listener of the same update. `listen` undoes it.
+   */
+  stopAccepting(): void {
+    if (!this.accepting) return;
+    this.accepting = false;
+    this.released = true;
+    this.server.close();
   }
 
   /** New configuration for the same address: connections keep going on the chain of the same name. */
@@ -82,6 +113,7 @@ export class BoundListener implements ConnectionOwner {
         if (timer) clearTimeout(timer);
         resolve();
       };
+      this.accepting = false;
       this.server.close();
       if (this.connections.size === 0) {
         this.drained();

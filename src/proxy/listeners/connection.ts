@@ -27,6 +27,10 @@ export class Connection {
   /** The socket HTTP runs on (the TLS socket for TLS chains). */
   app: net.Socket | undefined = undefined;
   h2: ServerHttp2Session | undefined = undefined;
+  /** HTTP/2: the id of the last stream handed to the handler (header blocks complete up to it). */
+  lastStreamId = 0;
+  /** HTTP/1.1 Upgrade: the socket left HTTP (a tunnel, or a last response before closing). */
+  upgraded = false;
   draining = false;
   closed = false;
   readonly remoteAddress: string;
@@ -51,6 +55,9 @@ export class Connection {
   drain(): void {
     if (this.closed) return;
     this.draining = true;
+    // A tunnel has no requests to stop between: it runs until either side closes it, or
+    // the drain timeout.
+    if (this.upgraded) return;
     if (this.h2) {
       if (!this.h2.closed && !this.h2.destroyed) this.h2.close();
       return;

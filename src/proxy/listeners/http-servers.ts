@@ -6,11 +6,15 @@
 
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import type { Duplex } from "node:stream";
 import type { Logger } from "../../telemetry/logger.js";
 import { kConnection, type WithConnection } from "./connection.js";
 import { onHttp1Request } from "./http1-exchange.js";
+import { onHttp1Upgrade } from "./http1-upgrade.js";
+import { watchHeaderBlocks } from "./h2-header-watchdog.js";
 import { onHttp2Stream } from "./http2-exchange.js";
 import type { HttpLimits } from "./listener-config.js";
+import type { ListenerStats } from "./listener-stats.js";
 
 export interface HttpServers {
   readonly h1: http.Server;
@@ -20,10 +24,13 @@ export interface HttpServers {
 export class HttpServerPool {
   private readonly servers = new Map<string, HttpServers>();
 
-  constructor(private readonly logger: Logger | undefined) {}
+  constructor(
+    private readonly logger: Logger | undefined,
+    private readonly stats: ListenerStats,
+  ) {}
 
   get(limits: HttpLimits): HttpServers {
-    const key = `${limits.maxHeaderBytes}|${limits.maxHeadersCount}|${limits.headersTimeoutMs}|${limits.requestTimeoutMs}|${limits.idleTimeoutMs}`;
+    const key = `${limits.maxHeaderBytes}|${limits.maxHeadersCount}|${limits.headersTimeoutMs}|${limits.requestTimeoutMs}|${limits.idleTimeoutMs}|${limits.maxConcurrentStreams}|${limits.upgradeTypes.join(",")}`;
     let s = this.servers.get(key);
     if (!s) {
       s = { h1: this.createHttp1(limits), h2: this.createHttp2(limits) };
@@ -55,6 +62,13 @@ export class HttpServerPool {
     // One more than allowed, so the request handler sees the excess and answers 431
     // (at the limit Node would drop the rest silently).
     server.maxHeadersCount = limits.maxHeadersCount + 1;
+    if (limits.upgradeTypes.length > 0) {
+      // Only these servers take upgrades: elsewhere node:http treats an Upgrade request as
+      // an ordinary one (and the Upgrade header is dropped as hop-by-hop).
+      const stats = this.stats;
+      const plain = (): http.Server => this.get({ ...limits, upgradeTypes: [] }).h1;
+      server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => onHttp1Upgrade(req, socket, head, plain, stats));
+    }
     // Malformed requests get Node's answers (400, 408 on timeout, 413, 431), then close:
     // no 'clientError' listener on purpose.
     // Timeout tracking starts on 'listening'; these servers never listen themselves.
@@ -64,12 +78,15 @@ export class HttpServerPool {
 
   private createHttp2(limits: HttpLimits): http2.Http2Server {
     const server = http2.createServer({
-      settings: { maxHeaderListSize: limits.maxHeaderBytes, enablePush: false },
+      // nghttp2 refuses streams beyond maxConcurrentStreams itself (RST_STREAM REFUSED_STREAM).
+      settings: { maxHeaderListSize: limits.maxHeaderBytes, enablePush: false, maxConcurrentStreams: limits.maxConcurrentStreams },
       maxHeaderListPairs: limits.maxHeadersCount + 4, // + pseudo-headers
     });
-    server.on("stream", onHttp2Stream);
+    const stats = this.stats;
+    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => onHttp2Stream(stream, headers, stats));
     const logger = this.logger;
     const idle = limits.idleTimeoutMs;
+    const headersTimeout = limits.headersTimeoutMs;
     server.on("session", (session: http2.ServerHttp2Session) => {
       const conn = (session.socket as unknown as WithConnection)[kConnection];
       (session as unknown as WithConnection)[kConnection] = conn;
@@ -77,6 +94,7 @@ export class HttpServerPool {
       session.on("error", (err) => logger?.debug({ err: err.message }, "HTTP/2 session error"));
       // GOAWAY after `idle` without frames; open streams may still finish.
       if (idle > 0) session.setTimeout(idle, () => session.close());
+      if (conn && headersTimeout > 0) watchHeaderBlocks(session, conn, headersTimeout, stats);
       if (conn?.draining) session.close();
     });
     server.on("sessionError", () => {});

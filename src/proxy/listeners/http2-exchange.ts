@@ -3,6 +3,13 @@
 // headers are held until the first body byte or the end, so a body-less response goes
 // out as one HEADERS frame with END_STREAM, and whether to wait for trailers can be
 // decided when they are known.
+//
+// Per stream, as Envoy's connection manager does: `requestTimeout` bounds the time until
+// the whole request has arrived (disarmed by its end or by the response starting), and
+// `streamIdleTimeout` the time without frames either way. Either one answers 408 while
+// nothing of the response went out (and resets what is left of the stream), and resets
+// the stream otherwise; the handler sees the exchange closed, so the upstream request is
+// cancelled.
 
 import * as http2 from "node:http2";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
@@ -10,8 +17,12 @@ import type { Readable } from "node:stream";
 import type { DownstreamRequest, DownstreamResponse, DownstreamTls, HeaderMap } from "../contracts.js";
 import { teAcceptsTrailers } from "../http/hop-by-hop.js";
 import { kConnection, type Connection, type WithConnection } from "./connection.js";
+import type { ListenerStats } from "./listener-stats.js";
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+const kExchange: unique symbol = Symbol("meshgate.exchange");
+type WithExchange = { [kExchange]?: Http2Exchange };
 
 /** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); node:http2 would throw on them. */
 const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host"]);
@@ -24,12 +35,59 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
   private responded = false;
   /** end() was called: a close with NO_ERROR after it is a completed response. */
   private ended = false;
+  /** A timeout ended the stream: whatever the handler still sends is dropped. */
+  private timedOut = false;
+  private requestTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(
     readonly stream: ServerHttp2Stream,
     readonly h2Headers: IncomingHttpHeaders,
     readonly conn: Connection,
+    private readonly stats: ListenerStats,
   ) {}
+
+  /** Starts the stream's timeouts (the chain's limits when the stream arrived). */
+  armTimeouts(requestTimeoutMs: number, streamIdleTimeoutMs: number): void {
+    const stream = this.stream;
+    if (streamIdleTimeoutMs > 0) {
+      (stream as WithExchange)[kExchange] = this;
+      stream.setTimeout(streamIdleTimeoutMs);
+      stream.once("timeout", onStreamIdle);
+    }
+    if (requestTimeoutMs > 0 && !stream.endAfterHeaders) {
+      (stream as WithExchange)[kExchange] = this;
+      this.requestTimer = setTimeout(onRequestTimeout, requestTimeoutMs, this);
+      stream.once("end", disarmRequestTimer);
+      stream.once("close", disarmRequestTimer);
+    }
+  }
+
+  disarmRequestTimer(): void {
+    if (this.requestTimer !== undefined) {
+      clearTimeout(this.requestTimer);
+      this.requestTimer = undefined;
+    }
+  }
+
+  /** A timeout fired: 408 if nothing of the response went out (Envoy's local reply), else a reset. */
+  timeout(body: string, kind: "request" | "idle"): void {
+    const stream = this.stream;
+    if (this.timedOut || stream.destroyed || stream.closed) return;
+    if (kind === "request") this.stats.downstreamRqTimeout++;
+    else this.stats.downstreamRqIdleTimeout++;
+    this.timedOut = true;
+    this.disarmRequestTimer();
+    if (!this.responded) {
+      this.responded = true;
+      this.status = 408;
+      stream.respond({ ":status": 408, "content-type": "text/plain", "content-length": body.length }, { endStream: false });
+      stream.end(body);
+      // The request may still be open: RST_STREAM(NO_ERROR) once the answer is out frees the stream.
+      stream.close(NGHTTP2_NO_ERROR);
+      return;
+    }
+    stream.destroy(new Error(`${body} (${kind} timeout)`));
+  }
 
   get protocol(): "h2" {
     return "h2";
@@ -76,15 +134,18 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
     return this.status !== 0;
   }
   get closed(): boolean {
+    if (this.timedOut) return true;
     const s = this.stream;
     return (s.destroyed || s.closed) && (!this.ended || s.rstCode !== NGHTTP2_NO_ERROR);
   }
   writeHead(status: number, headers: HeaderMap): void {
+    if (this.timedOut) return;
     if (this.status !== 0) throw new Error("response headers already sent");
     this.status = status;
     this.responseHeaders = headers;
   }
   write(chunk: Uint8Array): boolean {
+    if (this.timedOut) return true;
     if (!this.responded) this.respond(false, teAcceptsTrailersOf(this.h2Headers));
     return this.stream.write(chunk);
   }
@@ -103,7 +164,7 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
   }
   end(chunk?: Uint8Array, trailers?: HeaderMap): void {
     const stream = this.stream;
-    if (stream.destroyed) return;
+    if (stream.destroyed || this.timedOut) return;
     this.ended = true;
     if (this.status === 0) this.status = 200;
     if (!this.responded) {
@@ -125,6 +186,8 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
 
   private respond(endStream: boolean, waitForTrailers: boolean): void {
     this.responded = true;
+    // Envoy's request_timeout ends once the response has started.
+    if (this.requestTimer !== undefined) this.disarmRequestTimer();
     const out: OutgoingHttpHeaders = { ":status": this.status };
     const headers = this.responseHeaders;
     if (headers !== undefined) {
@@ -158,11 +221,25 @@ function withoutPseudoHeaders(h: IncomingHttpHeaders): HeaderMap {
 
 function ignore(): void {}
 
-/** node:http2 'stream' listener shared by every listener. */
-export function onHttp2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+function onStreamIdle(this: ServerHttp2Stream): void {
+  (this as WithExchange)[kExchange]?.timeout("stream timeout", "idle");
+}
+
+function onRequestTimeout(exchange: Http2Exchange): void {
+  exchange.timeout("request timeout", "request");
+}
+
+function disarmRequestTimer(this: ServerHttp2Stream): void {
+  (this as WithExchange)[kExchange]?.disarmRequestTimer();
+}
+
+/** node:http2 'stream' listener (one per server, with the listeners' counters). */
+export function onHttp2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, stats: ListenerStats): void {
   // A client reset surfaces as an 'error' on the stream; it is reported through onClose.
   stream.on("error", ignore);
   const conn = (stream.session as unknown as WithConnection | undefined)?.[kConnection];
+  const id = stream.id;
+  if (conn !== undefined && id !== undefined && id > conn.lastStreamId) conn.lastStreamId = id;
   const chain = conn?.chain;
   if (conn === undefined || chain === undefined) {
     stream.close(NGHTTP2_REFUSED_STREAM);
@@ -172,7 +249,9 @@ export function onHttp2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHe
     stream.respond({ ":status": 501 }, { endStream: true });
     return;
   }
-  const exchange = new Http2Exchange(stream, headers, conn);
+  const exchange = new Http2Exchange(stream, headers, conn, stats);
+  const limits = chain.limits;
+  if (limits.requestTimeoutMs > 0 || limits.streamIdleTimeoutMs > 0) exchange.armTimeouts(limits.requestTimeoutMs, limits.streamIdleTimeoutMs);
   try {
     conn.owner.handler(exchange, exchange, chain.ref);
   } catch {

@@ -24,6 +24,12 @@ export interface HttpLimits {
   readonly requestTimeoutMs: number;
   /** 0 = none. */
   readonly idleTimeoutMs: number;
+  /** HTTP/2: a stream with no frames either way for this long is ended (408, or reset once answering); 0 = none. */
+  readonly streamIdleTimeoutMs: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams beyond it are refused (REFUSED_STREAM). */
+  readonly maxConcurrentStreams: number;
+  /** HTTP/1.1 Upgrade protocols (lowercase) the chain forwards (upgradeConfigs); others are plain requests. */
+  readonly upgradeTypes: readonly string[];
 }
 
 export const DEFAULT_LIMITS: HttpLimits = {
@@ -32,6 +38,11 @@ export const DEFAULT_LIMITS: HttpLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 0,
   idleTimeoutMs: 300_000,
+  // Envoy's default stream_idle_timeout.
+  streamIdleTimeoutMs: 300_000,
+  // Envoy's recommendation for edge proxies (its own default is unbounded).
+  maxConcurrentStreams: 100,
+  upgradeTypes: [],
 };
 
 export interface ChainTls {
@@ -272,7 +283,46 @@ function limitsOf(c: Ctx, hcm: Obj, where: string): HttpLimits {
   // Node requires the headers timeout not to exceed the whole-request timeout.
   if (requestTimeoutMs > 0 && (headersTimeoutMs === 0 || headersTimeoutMs > requestTimeoutMs)) headersTimeoutMs = requestTimeoutMs;
   const idleTimeoutMs = durationMs(common.idleTimeout) ?? DEFAULT_LIMITS.idleTimeoutMs;
-  return { maxHeaderBytes, maxHeadersCount, headersTimeoutMs, requestTimeoutMs, idleTimeoutMs };
+  const streamIdleTimeoutMs = durationMs(hcm.streamIdleTimeout) ?? DEFAULT_LIMITS.streamIdleTimeoutMs;
+  let maxConcurrentStreams = DEFAULT_LIMITS.maxConcurrentStreams;
+  if (hcm.http2ProtocolOptions !== undefined) {
+    const h2 = isObj(hcm.http2ProtocolOptions) ? hcm.http2ProtocolOptions : {};
+    c.onlyFields(h2, H2_OPTION_FIELDS, `${where}.http2ProtocolOptions`);
+    const mcs = wrapped(h2.maxConcurrentStreams);
+    if (mcs !== undefined) {
+      maxConcurrentStreams = Number(mcs);
+      if (!Number.isInteger(maxConcurrentStreams) || maxConcurrentStreams < 1 || maxConcurrentStreams > 2 ** 31 - 1) c.fail(`${where}.http2ProtocolOptions.maxConcurrentStreams`, `invalid value ${String(mcs)}`);
+    }
+  }
+  return { maxHeaderBytes, maxHeadersCount, headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, streamIdleTimeoutMs, maxConcurrentStreams, upgradeTypes: upgradeTypesOf(c, hcm.upgradeConfigs, `${where}.upgradeConfigs`) };
+}
+
+const H2_OPTION_FIELDS = new Set(["maxConcurrentStreams"]);
+const UPGRADE_FIELDS = new Set(["upgradeType", "enabled"]);
+/** RFC 9110 §7.8: protocol-name ["/" protocol-version], tokens. */
+const PROTOCOL_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+(\/[!#$%&'*+.^_`|~0-9a-z-]+)?$/;
+
+/**
+ * The enabled upgrade types, lowercase. Upgraded connections are tunnelled byte for byte
+ * after the request went through the chain's HTTP filters; CONNECT (a different
+ * mechanism) and per-upgrade filter chains are not supported.
+ */
+function upgradeTypesOf(c: Ctx, v: unknown, where: string): readonly string[] {
+  if (v === undefined) return DEFAULT_LIMITS.upgradeTypes;
+  if (!Array.isArray(v)) c.fail(where, "must be a list");
+  const out: string[] = [];
+  v.forEach((u: unknown, i) => {
+    const w = `${where}[${i}]`;
+    if (!isObj(u)) c.fail(w, "must be an object");
+    if (Array.isArray(u.filters) && u.filters.length > 0) c.fail(`${w}.filters`, "per-upgrade filter chains are not supported (the chain's HTTP filters apply)");
+    for (const k of Object.keys(u)) if (k !== "filters" && !UPGRADE_FIELDS.has(k)) c.fail(`${w}.${k}`, "not supported by the proxy");
+    const type = typeof u.upgradeType === "string" ? u.upgradeType.toLowerCase() : "";
+    if (type === "") c.fail(`${w}.upgradeType`, "required");
+    if (type === "connect") c.fail(`${w}.upgradeType`, "CONNECT is not supported");
+    if (!PROTOCOL_NAME.test(type)) c.fail(`${w}.upgradeType`, `${String(u.upgradeType)} is not a protocol name`);
+    if (wrapped(u.enabled) !== false && !out.includes(type)) out.push(type);
+  });
+  return out;
 }
 
 function compileTls(c: Ctx, ts: unknown, where: string, secrets: ReadonlyMap<string, EnvoyResource>, contexts: SecureContextCache): ChainTls {

@@ -4,7 +4,7 @@
 
 import { isIP } from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
-import type { ForwardOptions, UpstreamCluster, UpstreamRequest, UpstreamResponseSink } from "../contracts.js";
+import type { ForwardOptions, UpstreamCall, UpstreamCluster, UpstreamRequest, UpstreamResponseSink } from "../contracts.js";
 import type { ClusterSpec } from "./cluster-config.js";
 import { DnsDiscovery } from "./dns-discovery.js";
 import type { EndpointSpec } from "./endpoints.js";
@@ -81,8 +81,10 @@ export class Cluster implements UpstreamCluster, ExchangeHost {
     return this.hosts;
   }
 
-  forward(req: UpstreamRequest, sink: UpstreamResponseSink, options: ForwardOptions): void {
-    new Exchange(this, req, sink, options).start();
+  forward(req: UpstreamRequest, sink: UpstreamResponseSink, options: ForwardOptions): UpstreamCall {
+    const ex = new Exchange(this, req, sink, options);
+    ex.start();
+    return ex;
   }
 
   mirror(req: UpstreamRequest): void {

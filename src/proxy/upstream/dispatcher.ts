@@ -2,7 +2,7 @@
 // contract (which undici's HTTP/2 Client keeps implementing), owned here so that the
 // HTTP/1.1 pool, the exchange and the health checker need no undici at all.
 
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import type { HeaderMap } from "../contracts.js";
 
 export interface DispatchOptions {
@@ -13,6 +13,12 @@ export interface DispatchOptions {
   readonly headers: HeaderMap;
   /** null: no body; a Buffer is sent with its length; a stream is sent as it comes. */
   readonly body: Readable | Buffer | null;
+  /**
+   * HTTP/1.1 Upgrade: the protocol to switch to (sent as `Connection: upgrade` and
+   * `Upgrade: <protocol>`, which replace any such fields in `headers`). A 101 goes to
+   * `onUpgrade`; any other answer is an ordinary response.
+   */
+  readonly upgrade?: string | undefined;
 }
 
 /** Header fields as received: [name, value, name, value, ...] (strings, or Buffers from undici). */
@@ -32,6 +38,12 @@ export interface DispatchHandler {
   /** Trailers as raw pairs (HTTP/1.1) or an object (undici's HTTP/2 client); null or empty when none. */
   onComplete(trailers: RawHeaders | Record<string, string | string[] | undefined> | null): void;
   onError(err: Error): void;
+  /**
+   * A request with `upgrade` was answered 101: `socket` (with any bytes read past the
+   * response head put back in front of it) carries the new protocol and is the handler's
+   * from now on. This ends the request in place of onComplete.
+   */
+  onUpgrade?(status: number, rawHeaders: RawHeaders, socket: Duplex): void;
 }
 
 /** One endpoint's pool of connections. */

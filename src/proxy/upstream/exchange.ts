@@ -6,7 +6,8 @@
 // A response that a retry will replace is drained and never shown to the sink: the sink
 // sees exactly one outcome, the last attempt's.
 
-import type { ForwardOptions, HeaderMap, UpstreamRequest, UpstreamResponseSink } from "../contracts.js";
+import type { Duplex } from "node:stream";
+import type { ForwardOptions, HeaderMap, UpstreamCall, UpstreamRequest, UpstreamResponseSink } from "../contracts.js";
 import type { DispatchHandler, RawHeaders } from "./dispatcher.js";
 import type { Host } from "./host.js";
 import { headersFromRaw, trailersFromRaw } from "./raw-headers.js";
@@ -32,7 +33,7 @@ export interface ExchangeHost {
 
 const EMPTY_TRAILERS: HeaderMap = Object.freeze({}) as HeaderMap;
 
-export class Exchange {
+export class Exchange implements UpstreamCall {
   private readonly retry: CompiledRetry | undefined;
   private readonly replayable: boolean;
   private attempt: Attempt | null = null;
@@ -69,6 +70,11 @@ export class Exchange {
 
   /** The downstream went away (AbortSignal listener). */
   handleEvent(): void {
+    this.cancel();
+  }
+
+  /** The downstream went away. */
+  cancel(): void {
     if (this.done) return;
     const err = new UpstreamFailure("cancelled", "the downstream request was cancelled");
     if (this.attempt) this.kill(this.attempt, err);
@@ -78,6 +84,11 @@ export class Exchange {
   private launch(): void {
     const host = this.cluster.pickHost(this.lastHost);
     if (!host) return this.fail(new UpstreamFailure("no-healthy-upstream", `no healthy upstream in cluster ${this.cluster.name}`));
+    const req = this.req;
+    if (req.upgrade !== undefined && host.http2) {
+      // HTTP/2 would need extended CONNECT (RFC 8441), which meshgate does not speak upstream.
+      return this.fail(new UpstreamFailure("reset", `cluster ${this.cluster.name} speaks HTTP/2 to its endpoints: the ${req.upgrade} upgrade needs HTTP/1.1`));
+    }
     const refused = this.cluster.admit(host);
     if (refused) return this.fail(new UpstreamFailure("overflow", `cluster ${this.cluster.name}: ${refused}`));
     const a = new Attempt(this, host);
@@ -85,8 +96,7 @@ export class Exchange {
     this.cluster.beginAttempt(host);
     const perTry = this.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) a.timer = setTimeout(onPerTryTimeout, perTry, a);
-    const req = this.req;
-    host.pool.dispatch({ method: req.method, path: req.path, headers: req.headers, body: req.body }, a);
+    host.pool.dispatch({ method: req.method, path: req.path, headers: req.headers, body: req.body, upgrade: req.upgrade }, a);
   }
 
   private canRetry(): boolean {
@@ -168,6 +178,39 @@ export class Exchange {
     return this.sink.onHeaders(status, headersFromRaw(rawHeaders), resume);
   }
 
+  /** 101 to an upgrade request: the socket goes to the sink, the attempt stays counted until it closes. */
+  onAttemptUpgrade(a: Attempt, status: number, rawHeaders: RawHeaders, socket: Duplex): void {
+    // The pool removed its listeners from the socket; an error must not go unhandled.
+    socket.on("error", ignore);
+    if (a.timer) {
+      clearTimeout(a.timer);
+      a.timer = null;
+    }
+    if (this.done) {
+      socket.destroy();
+      this.settle(a);
+      return;
+    }
+    this.cluster.recordStatus(a.host, status);
+    this.committed = true;
+    this.done = true;
+    this.finishTimers();
+    // A retry that led here is over (the budget is for retries in flight, not tunnels).
+    if (this.holdsRetrySlot) {
+      this.holdsRetrySlot = false;
+      this.cluster.retryEnded();
+    }
+    // Circuit breakers and least-request balancing count the tunnel as a request in flight.
+    socket.once("close", () => this.settle(a));
+    const sink = this.sink;
+    if (sink.onUpgrade === undefined) {
+      socket.destroy();
+      sink.onError(new UpstreamFailure("reset", `cluster ${this.cluster.name}: the upstream switched protocols unasked`));
+      return;
+    }
+    sink.onUpgrade(status, headersFromRaw(rawHeaders), socket);
+  }
+
   onAttemptComplete(a: Attempt, rawTrailers: Parameters<DispatchHandler["onComplete"]>[0]): void {
     this.settle(a);
     if (a.discarding) {
@@ -223,6 +266,8 @@ export class Exchange {
     this.launch();
   }
 }
+
+function ignore(): void {}
 
 function onRouteTimeout(ex: Exchange): void {
   ex.onRouteTimeout();
@@ -280,8 +325,11 @@ class Attempt implements DispatchHandler {
     this.exchange.onAttemptError(this, err);
   }
 
-  /** undici's HTTP/2 client reports a 101 this way. */
-  onUpgrade(): void {
-    this.onError(new Error("protocol upgrades are not forwarded by upstream clusters"));
+  onUpgrade(status: number, rawHeaders: RawHeaders, socket: Duplex): void {
+    if (this.dead) {
+      socket.destroy();
+      return;
+    }
+    this.exchange.onAttemptUpgrade(this, status, rawHeaders, socket);
   }
 }

@@ -43,6 +43,8 @@ export class Host implements ConnectTarget {
   active = 0;
   /** Requests beyond the pool's connection capacity wait for a connection. */
   readonly capacity: number;
+  /** The cluster speaks HTTP/2 to this endpoint (no HTTP/1.1 upgrades). */
+  readonly http2: boolean;
   weight: number;
   zone: string | undefined;
   edsHealthy: boolean;
@@ -73,6 +75,7 @@ export class Host implements ConnectTarget {
     this.edsHealthy = edsHealthy;
     // HTTP/2 multiplexes a connection's streams as Envoy does: one connection, 100 streams.
     this.capacity = settings.http2 ? H2_STREAMS_PER_CONNECTION : settings.maxConnections;
+    this.http2 = settings.http2;
     const reason = settings.unavailableReason;
     const connect: Connect = reason
       ? (_opts, cb) => {

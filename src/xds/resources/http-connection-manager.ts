@@ -39,5 +39,7 @@ export function httpConnectionManager(h: IrHttpConnectionManager, options: HcmOp
   // gRPC clients read commonHttpProtocolOptions.idleTimeout as a default call deadline,
   // not as a connection idle timeout: API listeners leave it out.
   if (h.idleTimeoutMs !== undefined && !options.api) hcm.commonHttpProtocolOptions = { idleTimeout: duration(h.idleTimeoutMs) };
+  // Upgrades concern proxies that terminate client connections; proxyless gRPC has none.
+  if (h.upgradeTypes !== undefined && h.upgradeTypes.length > 0 && !options.api) hcm.upgradeConfigs = h.upgradeTypes.map((upgradeType) => ({ upgradeType }));
   return hcm;
 }

@@ -104,14 +104,14 @@ test("a plaintext outbound listener has no TLS inspector", () => {
   assert.equal(l.trafficDirection, "OUTBOUND");
 });
 
-test("the HCM: RDS over ADS, codec AUTO, path normalisation, escaped slashes, timeouts", () => {
+test("the HCM: RDS over ADS, codec AUTO, path normalisation, escaped slashes, timeouts, upgrades", () => {
   const l = roundTrip({
     kind: "socket",
     name: "l",
     address: "0.0.0.0",
     port: 80,
     direction: "gateway",
-    filterChains: [{ name: "c", serverNames: [], transport: "raw", http: hcm("infra/edge/http", { escapedSlashes: "RejectRequest", normalizePath: false, mergeSlashes: false, requestTimeoutMs: 1500, idleTimeoutMs: 60_000 }) }],
+    filterChains: [{ name: "c", serverNames: [], transport: "raw", http: hcm("infra/edge/http", { escapedSlashes: "RejectRequest", normalizePath: false, mergeSlashes: false, requestTimeoutMs: 1500, idleTimeoutMs: 60_000, upgradeTypes: ["websocket"] }) }],
   });
   const h = l.filterChains[0].filters[0];
   assert.equal(h.name, "envoy.filters.network.http_connection_manager");
@@ -125,6 +125,7 @@ test("the HCM: RDS over ADS, codec AUTO, path normalisation, escaped slashes, ti
   assert.equal(c.pathWithEscapedSlashesAction, "REJECT_REQUEST");
   assert.deepEqual(c.requestTimeout, { seconds: 1, nanos: 500_000_000 });
   assert.deepEqual(c.commonHttpProtocolOptions.idleTimeout, { seconds: 60 });
+  assert.deepEqual(c.upgradeConfigs, [{ upgradeType: "websocket" }]);
   assert.deepEqual(c.httpFilters.map((f: any) => f.name), ["envoy.filters.http.router"]); // eslint-disable-line @typescript-eslint/no-explicit-any
 });
 
@@ -222,7 +223,7 @@ test("an API listener carries the HCM; filters gRPC does not run client-side are
   const l = roundTrip({
     kind: "api",
     name: "reviews.apps:9080",
-    http: hcm("outbound|9080", { idleTimeoutMs: 1000, filters: { jwtAuthn: { providers: [provider()] }, authorization: { policies: [{ name: "a/b", action: "ALLOW", rules: [{}] }] } } }),
+    http: hcm("outbound|9080", { idleTimeoutMs: 1000, upgradeTypes: ["websocket"], filters: { jwtAuthn: { providers: [provider()] }, authorization: { policies: [{ name: "a/b", action: "ALLOW", rules: [{}] }] } } }),
   });
   assert.equal(l.name, "reviews.apps:9080");
   assert.equal(l.address, undefined);
@@ -230,6 +231,7 @@ test("an API listener carries the HCM; filters gRPC does not run client-side are
   assert.equal(h["@type"], ANY_TYPES.hcm);
   assert.equal(h.rds.routeConfigName, "outbound|9080");
   assert.equal(h.commonHttpProtocolOptions, undefined);
+  assert.equal(h.upgradeConfigs, undefined, "proxyless gRPC has no upgrades");
   assert.deepEqual(h.httpFilters.map((f: any) => [f.name, f.isOptional ?? false]), [ // eslint-disable-line @typescript-eslint/no-explicit-any
     ["envoy.filters.http.jwt_authn", true],
     ["envoy.filters.http.rbac.allow", true],
