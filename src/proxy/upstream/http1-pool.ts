@@ -20,13 +20,20 @@
 //   can be (no body or a Buffer body). A connection closed right after a request that
 //   followed closely on the previous one is the server's answer to that request, and
 //   reported as a reset for the route's retry policy to judge.
+// - Upgrades (`options.upgrade`): the request goes out with `Connection: upgrade` and
+//   `Upgrade: <protocol>`. A 101 stops the parser; the connection leaves the pool for good
+//   and its socket, with any bytes read past the response head put back in front of it,
+//   goes to `handler.onUpgrade`. Until that socket closes it still counts against
+//   `maxConnections` (as the cluster counts the tunnel as a request in flight), but it no
+//   longer holds up `close()` nor is it cut by `destroy()`: it is the handler's. Any other
+//   answer is an ordinary response, after which the connection is closed, not reused.
 //
 // Hot path: a request costs the head string and its write; the connection object holds
 // all per-request state, its callbacks are made once per connection, and nothing on the
 // way allocates a promise or compiles a regex.
 
 import type * as net from "node:net";
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import type { Connect } from "./connector.js";
 import type { DispatchHandler, DispatchOptions, UpstreamDispatcher } from "./dispatcher.js";
 import { HTTPParser, isParseError, type NativeParser, type OnHeadersComplete } from "./llhttp.js";
@@ -107,6 +114,12 @@ export class Http1Pool implements UpstreamDispatcher {
   private readonly connections = new Set<Http1Connection>();
   /** Connections open or opening (counted against maxConnections). */
   private open = 0;
+  /** Connections handed over after a 101 and not closed yet (also counted against maxConnections). */
+  private upgraded = 0;
+  private readonly onUpgradedClose = (): void => {
+    this.upgraded--;
+    this.maybeConnect();
+  };
   private connecting = 0;
   closing = false;
   private closed: Promise<void> | null = null;
@@ -123,8 +136,8 @@ export class Http1Pool implements UpstreamDispatcher {
   }
 
   /** For status pages and tests. */
-  get stats(): { open: number; connecting: number; idle: number; queued: number } {
-    return { open: this.open, connecting: this.connecting, idle: this.idle.length, queued: this.queue.length };
+  get stats(): { open: number; connecting: number; idle: number; queued: number; upgraded: number } {
+    return { open: this.open, connecting: this.connecting, idle: this.idle.length, queued: this.queue.length, upgraded: this.upgraded };
   }
 
   dispatch(options: DispatchOptions, handler: DispatchHandler): void {
@@ -170,7 +183,7 @@ export class Http1Pool implements UpstreamDispatcher {
   // ---- connections ---------------------------------------------------------------------
 
   private maybeConnect(): void {
-    while (this.queue.length > this.connecting && this.open < this.maxConnections) this.connect(null, null);
+    while (this.queue.length > this.connecting && this.open + this.upgraded < this.maxConnections) this.connect(null, null);
   }
 
   /** Opens a connection; one given a request serves it first (a keep-alive race retry). */
@@ -253,6 +266,15 @@ export class Http1Pool implements UpstreamDispatcher {
     }
   }
 
+  /** A connection switched protocols: its socket is no longer the pool's, but it counts against maxConnections until it closes. */
+  handedOver(conn: Http1Connection, socket: Duplex): void {
+    this.open--;
+    this.upgraded++;
+    this.connections.delete(conn);
+    socket.once("close", this.onUpgradedClose);
+    this.checkClosed();
+  }
+
   /** A connection's socket closed; `retry` is a request to send again on a new connection. */
   connectionClosed(conn: Http1Connection, retryOptions: DispatchOptions | null, retryHandler: DispatchHandler | null): void {
     this.open--;
@@ -333,6 +355,12 @@ class Http1Connection {
   private responseBytes = false;
   private headersSeen = false;
   private informational = false;
+  /** The request asked for an upgrade: a 101 hands the socket over, any other answer ends the connection. */
+  private upgradeRequested = false;
+  /** A 101 was parsed: the socket is handed over once the parser returns. */
+  private switching = false;
+  private switchStatus = 0;
+  private switchFields: string[] = NO_FIELDS;
   private isHead = false;
   private keepAlive = true;
   private complete = false;
@@ -428,6 +456,7 @@ class Http1Connection {
     this.responseBytes = false;
     this.headersSeen = false;
     this.informational = false;
+    this.upgradeRequested = options.upgrade !== undefined;
     this.complete = false;
     this.keepAlive = true;
     this.isHead = options.method === "HEAD";
@@ -447,9 +476,13 @@ class Http1Connection {
 
   /** Writes the request head (and a Buffer body, or starts a stream body); an error when the request cannot be sent. */
   private writeRequest(options: DispatchOptions): Error | null {
-    const { method, path, headers, body } = options;
+    const { method, path, headers, body, upgrade } = options;
     let head = method + " " + path + " HTTP/1.1\r\n";
     let lines = 2; // the request line and the empty line
+    if (upgrade !== undefined) {
+      head += "connection: upgrade\r\nupgrade: " + upgrade + "\r\n";
+      lines += 2;
+    }
     const declared = headers["content-length"];
     let skipLength = false;
     let length = -1;
@@ -479,6 +512,8 @@ class Http1Connection {
       const v = headers[name];
       if (v === undefined) continue;
       if ((skipLength && name === "content-length") || (skipTe && name === "transfer-encoding")) continue;
+      // The upgrade's own fields were written above.
+      if (upgrade !== undefined && (name === "connection" || name === "upgrade")) continue;
       if (typeof v === "string") {
         head += name + ": " + v + "\r\n";
         lines++;
@@ -601,6 +636,7 @@ class Http1Connection {
     }
     this.parsing = false;
     if (typeof ret !== "number" && ret !== undefined) this.parseFailed(ret as Error);
+    else if (this.switching) this.handOver(typeof ret === "number" ? chunk.subarray(ret) : null);
   }
 
   private parseFailed(err: Error): void {
@@ -626,15 +662,25 @@ class Http1Connection {
     if (h === null) return 1;
     if (status < 200 || upgrade) {
       if (status === 101 || upgrade) {
-        this.fail(new UpstreamConnectionError(`${this.where}: switched protocols (101) on a request that asked for no upgrade`));
-        return 1;
+        if (!this.upgradeRequested) {
+          this.fail(new UpstreamConnectionError(`${this.where}: switched protocols (101) on a request that asked for no upgrade`));
+          return 1;
+        }
+        // 2: no body, and llhttp pauses after this head (its return value counts the bytes
+        // up to the end of it), even when the 101 lacks its Connection/Upgrade fields.
+        this.switching = true;
+        this.switchStatus = status;
+        this.switchFields = fields;
+        return 2;
       }
       // 1xx (100 Continue, 103 Early Hints): not forwarded; the response follows.
       this.informational = true;
       return 1;
     }
     this.headersSeen = true;
-    this.keepAlive = keepAlive;
+    // An upgrade the server declined: the server may still expect the new protocol, or
+    // have read the request differently; the connection is not trusted with another one.
+    this.keepAlive = keepAlive && !this.upgradeRequested;
     if (keepAlive) this.readKeepAliveHint(fields);
     const noBody = this.isHead || status === 204 || status === 304 ? 1 : 0;
     if (h.onHeaders(status, fields, this.resumeFn) === false && this.handler === h) this.pause();
@@ -668,6 +714,8 @@ class Http1Connection {
   }
 
   onMessageComplete(): void {
+    // llhttp completes a 101's message before it pauses; the handover follows execute().
+    if (this.switching) return;
     if (this.informational) {
       this.informational = false;
       this.fields = null;
@@ -678,6 +726,54 @@ class Http1Connection {
     this.trailers = this.fields;
     this.fields = null;
     if (!this.paused) this.finish();
+  }
+
+  /**
+   * After a 101: the socket leaves this connection (and the pool) for the handler, with
+   * `rest` (bytes read past the response head) put back to be read first.
+   */
+  private handOver(rest: Buffer | null): void {
+    const h = this.handler!;
+    const socket = this.socket!;
+    const parser = this.parser!;
+    const status = this.switchStatus;
+    const fields = this.switchFields;
+    this.switching = false;
+    this.switchFields = NO_FIELDS;
+    this.clearRequest();
+    this.requestsServed++;
+    // Never reused, and nothing of this connection touches the socket again.
+    this.dead = true;
+    this.socket = null;
+    this.parser = null;
+    if (this.idleTimer !== null) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+    }
+    parser.close();
+    socket.off("data", this.onSocketData);
+    socket.off("end", this.onSocketEnd);
+    socket.off("error", this.onSocketError);
+    socket.off("close", this.onSocketClose);
+    socket.off("drain", this.onSocketDrain);
+    // Neither flowing nor paused: the new owner's first "data" listener or pipe starts the
+    // flow (removing the pool's listener alone would leave it flowing into nothing).
+    if (this.socketPaused) this.socketPaused = false;
+    (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+    if (rest !== null && rest.length > 0) socket.unshift(rest);
+    this.pool.handedOver(this, socket);
+    if (h.onUpgrade === undefined) {
+      socket.destroy();
+      h.onError(new UpstreamConnectionError(`${this.where}: switched protocols (101) for a handler that takes no upgrade`));
+      return;
+    }
+    try {
+      h.onUpgrade(status, fields, socket);
+    } catch (err) {
+      // The handler failed to take the socket: it is closed, and the exception reported as itself.
+      socket.destroy();
+      h.onError(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /** Hands the complete response over and frees the connection for the next request. */
@@ -863,6 +959,7 @@ function offendingField(options: DispatchOptions): string {
   const bad = (s: string) => s.includes("\r") || s.includes("\n");
   if (bad(options.method)) return "the method";
   if (bad(options.path)) return "the path";
+  if (options.upgrade !== undefined && bad(options.upgrade)) return "the upgrade protocol";
   for (const name in options.headers) {
     const v = options.headers[name];
     if (bad(name)) return `header name ${JSON.stringify(name)}`;

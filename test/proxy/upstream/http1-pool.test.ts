@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import * as net from "node:net";
-import { PassThrough } from "node:stream";
+import { PassThrough, type Duplex } from "node:stream";
 import { test } from "node:test";
 import { createConnector, type ConnectTarget } from "../../../src/proxy/upstream/connector.js";
 import type { DispatchHandler, DispatchOptions, RawHeaders } from "../../../src/proxy/upstream/dispatcher.js";
@@ -162,7 +162,7 @@ test("keep-alive: N sequential requests travel on one connection; headers, statu
   }
   assert.equal(b.connections, 1);
   assert.equal(b.hits, 5);
-  assert.deepEqual(p.stats, { open: 1, connecting: 0, idle: 1, queued: 0 });
+  assert.deepEqual(p.stats, { open: 1, connecting: 0, idle: 1, queued: 0, upgraded: 0 });
 });
 
 test("maxConnections caps the connections; requests beyond wait and are served in order", async (t) => {
@@ -553,7 +553,7 @@ test("a connect failure fails the requests waiting for that connection with a co
     assert.equal(f.kind, "connect-failure");
     assert.match(f.message, new RegExp(`upstream connect to 127\\.0\\.0\\.1:${port} \\(cluster c1\\) failed`));
   }
-  assert.deepEqual(p.stats, { open: 0, connecting: 0, idle: 0, queued: 0 });
+  assert.deepEqual(p.stats, { open: 0, connecting: 0, idle: 0, queued: 0, upgraded: 0 });
 });
 
 test("close(): requests in flight finish, then the connections close; later requests are refused", async (t) => {
@@ -599,4 +599,187 @@ test("a proxy with only HTTP/1.1 clusters never loads undici", () => {
   const out = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });
   assert.equal(out.status, 0, out.stderr);
   assert.deepEqual(JSON.parse(out.stdout), { status: 200, before: false, after: true });
+});
+
+
+// ---- upgrades ------------------------------------------------------------------------
+
+class UpgradeCollector extends Collector {
+  upgrades = 0;
+  upgradeStatus = 0;
+  upgradeRaw: RawHeaders = [];
+  socket: Duplex | undefined;
+  onUpgrade(status: number, raw: RawHeaders, socket: Duplex): void {
+    this.upgrades++;
+    this.upgradeStatus = status;
+    this.upgradeRaw = raw;
+    this.socket = socket;
+    socket.on("error", () => {});
+    this.onComplete(null);
+  }
+}
+
+const SWITCH = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
+function upgradeReq(headers: DispatchOptions["headers"] = { host: "backend.test", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" }): DispatchOptions {
+  return { method: "GET", path: "/ws", headers, body: null, upgrade: "websocket" };
+}
+
+interface UpgradeServer {
+  port: number;
+  /** Request heads as received, in order. */
+  heads: string[];
+  sockets: net.Socket[];
+  closed: number;
+}
+
+/**
+ * A TCP server answering each request head with `answer`'s bytes (null: no answer yet).
+ * After an answer that switches protocols (101), it echoes every byte as `echo:<bytes>`.
+ */
+async function upgradeServer(t: T, answer: (head: string, socket: net.Socket) => string | null): Promise<UpgradeServer> {
+  const s: UpgradeServer = { port: 0, heads: [], sockets: [], closed: 0 };
+  const server = net.createServer((socket) => {
+    s.sockets.push(socket);
+    socket.on("error", () => {});
+    socket.on("close", () => s.closed++);
+    let buf = "";
+    let switched = false;
+    socket.on("data", (d: Buffer) => {
+      if (switched) return void socket.write(`echo:${d.toString("latin1")}`);
+      buf += d.toString("latin1");
+      let end: number;
+      while (!switched && (end = buf.indexOf("\r\n\r\n")) >= 0) {
+        const head = buf.slice(0, end + 4);
+        buf = buf.slice(end + 4);
+        s.heads.push(head);
+        const out = answer(head, socket);
+        if (out === null || socket.destroyed) continue;
+        socket.write(out, "latin1");
+        switched = out.includes(" 101 ");
+      }
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  s.port = (server.address() as net.AddressInfo).port;
+  t.after(async () => {
+    for (const so of s.sockets) so.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  return s;
+}
+
+async function readAtLeast(socket: Duplex, bytes: number): Promise<string> {
+  let got = "";
+  const signal = AbortSignal.timeout(3000);
+  while (got.length < bytes) {
+    const [d] = (await once(socket, "data", { signal })) as [Buffer];
+    got += d.toString("latin1");
+  }
+  return got;
+}
+
+test("upgrade: Connection: upgrade and Upgrade go out; a 101 (after skipped 1xx) hands the socket over with the bytes read past its head first; it never returns to the pool", async (t) => {
+  const s = await upgradeServer(t, (head) => (head.startsWith("GET /ws ") ? "HTTP/1.1 100 Continue\r\n\r\n" + SWITCH + "early-frame" : OK));
+  const p = pool(t, s.port);
+  const c = new UpgradeCollector();
+  // The caller's own connection and upgrade fields give way to the upgrade's.
+  p.dispatch(upgradeReq({ host: "backend.test", connection: "keep-alive", upgrade: "h2c", "sec-websocket-key": "k" }), c);
+  await c.done;
+  assert.equal(c.error, undefined);
+  assert.equal(c.headerCalls, 0, "neither the 100 nor the 101 is an ordinary response");
+  assert.equal(c.upgrades, 1);
+  assert.equal(c.upgradeStatus, 101);
+  assert.equal(headersFromRaw(c.upgradeRaw)["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  const lines = s.heads[0]!.split("\r\n");
+  assert.equal(lines[0], "GET /ws HTTP/1.1");
+  assert.deepEqual(lines.filter((l) => /^(connection|upgrade):/i.test(l)), ["connection: upgrade", "upgrade: websocket"]);
+  assert.ok(lines.includes("sec-websocket-key: k"));
+
+  // The bytes that came with the 101 are the new protocol's first bytes, then both ways.
+  const socket = c.socket!;
+  assert.equal(await readAtLeast(socket, "early-frame".length), "early-frame");
+  socket.write("ping");
+  assert.equal(await readAtLeast(socket, "echo:ping".length), "echo:ping");
+  assert.deepEqual(p.stats, { open: 0, connecting: 0, idle: 0, queued: 0, upgraded: 1 });
+
+  // An ordinary request meanwhile opens a connection of its own.
+  assert.equal((await send(p)).body, "ok");
+  assert.equal(s.sockets.length, 2);
+  assert.deepEqual(p.stats, { open: 1, connecting: 0, idle: 1, queued: 0, upgraded: 1 });
+
+  // The tunnel is the handler's: close() does not wait for it, and it goes on working.
+  await p.close();
+  socket.write("after close");
+  assert.equal(await readAtLeast(socket, "echo:after close".length), "echo:after close");
+  socket.destroy();
+  await until(() => p.stats.upgraded === 0, "the tunnel's close to be counted");
+});
+
+test("upgrade: a tunnel counts against maxConnections until it closes", async (t) => {
+  const s = await upgradeServer(t, (head) => (head.startsWith("GET /ws ") ? SWITCH : OK));
+  const p = pool(t, s.port, { maxConnections: 1 });
+  const c = new UpgradeCollector();
+  p.dispatch(upgradeReq(), c);
+  await c.done;
+  const waiting = new Collector();
+  p.dispatch(req("/plain"), waiting);
+  await sleep(50);
+  assert.equal(p.stats.queued, 1, "no connection beyond the tunnel's");
+  assert.equal(s.sockets.length, 1);
+  c.socket!.destroy();
+  await waiting.done;
+  assert.equal(waiting.body, "ok");
+  assert.equal(s.sockets.length, 2);
+});
+
+test("upgrade: any other answer is an ordinary response, and its connection is closed, not reused", async (t) => {
+  const s = await upgradeServer(t, (head) =>
+    head.startsWith("GET /ws ") ? "HTTP/1.1 426 Upgrade Required\r\nConnection: keep-alive\r\nContent-Length: 4\r\n\r\nnope" : OK,
+  );
+  const p = pool(t, s.port);
+  const c = new UpgradeCollector();
+  p.dispatch(upgradeReq(), c);
+  await c.done;
+  assert.equal(c.upgrades, 0);
+  assert.equal(c.status, 426);
+  assert.equal(c.body, "nope");
+  assert.equal(c.error, undefined);
+  await until(() => s.closed === 1, "the declined upgrade's connection to close");
+  assert.equal((await send(p)).body, "ok");
+  assert.equal(s.sockets.length, 2);
+  assert.deepEqual(p.stats, { open: 1, connecting: 0, idle: 1, queued: 0, upgraded: 0 });
+});
+
+test("upgrade: an abort before the 101 closes the connection; a 101 arriving then goes nowhere", async (t) => {
+  const held: net.Socket[] = [];
+  const s = await upgradeServer(t, (head, socket) => (head.startsWith("GET /ws ") ? (held.push(socket), null) : OK));
+  const p = pool(t, s.port);
+  const c = new UpgradeCollector();
+  p.dispatch(upgradeReq(), c);
+  await until(() => held.length === 1, "the upgrade request at the server");
+  const stop = new Error("client left");
+  c.abort!(stop);
+  await c.done;
+  assert.equal(c.error, stop);
+  held[0]!.write(SWITCH + "late");
+  await until(() => s.closed === 1, "the aborted connection to close");
+  await sleep(20);
+  assert.equal(c.upgrades, 0);
+  assert.deepEqual(p.stats, { open: 0, connecting: 0, idle: 0, queued: 0, upgraded: 0 });
+  assert.equal((await send(p)).body, "ok");
+});
+
+test("upgrade: CR or LF in the protocol is refused; a handler that takes no upgrade gets an error and the socket is closed", async (t) => {
+  const s = await upgradeServer(t, (head) => (head.startsWith("GET /ws ") ? SWITCH : OK));
+  const p = pool(t, s.port);
+  const refused = await send(p, { ...upgradeReq(), upgrade: "websocket\r\nx-injected: 1" });
+  assert.equal((refused.error as UpstreamFailure).detail, "invalid-request");
+  assert.match(refused.error!.message, /the upgrade protocol contains CR or LF/);
+  assert.equal(s.heads.length, 0);
+
+  const plain = await send(p, upgradeReq());
+  assert.match(plain.error!.message, /switched protocols \(101\) for a handler that takes no upgrade/);
+  await until(() => s.closed === 1 && p.stats.upgraded === 0, "the unwanted tunnel to close");
 });
