@@ -12,7 +12,6 @@
 
 import { readFileSync } from "node:fs";
 import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from "jose";
-import { request } from "undici";
 import type { Logger } from "../../telemetry/logger.js";
 import type { FilterContext, FilterResult, HttpFilter } from "../contracts.js";
 import { bool, durationMs, list, num, object, str, unwrapFilterConfig, Where, wrapped, type Obj } from "./config.js";
@@ -46,8 +45,9 @@ const TOKEN_CACHE_SIZE = 1_000;
 /** A kid still unknown after a refetch is not refetched for again before this. */
 const UNKNOWN_KID_BACKOFF_MS = 30_000;
 
-/** Fetches a JWKS document with undici. */
+/** Fetches a JWKS document with undici (loaded on the first fetch: most proxies never fetch one). */
 export const fetchJwksWithUndici: JwksFetcher = async (uri, timeoutMs) => {
+  const { request } = await import("undici");
   const res = await request(uri, { method: "GET", headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
   if (res.statusCode !== 200) {
     await res.body.dump();

@@ -1,12 +1,11 @@
 // Opens the connections of one endpoint's pool: TCP, or TLS with the cluster's upstream
-// TLS settings. undici's own connector would pick the SNI from each request's Host header
-// (and drop connections when it changes); the SNI here is the cluster's, as in Envoy.
+// TLS settings. The SNI is the cluster's, as in Envoy, never a request's Host header.
+// The signature is undici's connector's, so undici's HTTP/2 client can use it too.
 // A failure is a ConnectFailure whose message names the endpoint, the cluster and the
 // reason, logged once per endpoint until a connection succeeds again.
 
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { buildConnector } from "undici";
 import { ConnectFailure } from "./upstream-error.js";
 import { PeerIdentityError, type UpstreamTlsSettings } from "./upstream-tls.js";
 
@@ -58,12 +57,14 @@ const VERIFY_CODES = new Set([
   "HOSTNAME_MISMATCH",
 ]);
 
-type Connect = buildConnector.connector;
-type Callback = buildConnector.Callback;
+/** Called once: with the connected (and, for TLS, verified) socket, or with a ConnectFailure. */
+export type ConnectCallback = (err: Error | null, socket: net.Socket | null) => void;
+/** Opens one connection; the options argument (undici's) is not used. */
+export type Connect = (options: object, callback: ConnectCallback) => void;
 
 export function createConnector(target: ConnectTarget, options: ConnectorOptions): Connect {
   const settings = options.tls;
-  return (_opts, callback: Callback) => {
+  return (_opts, callback: ConnectCallback) => {
     const address = target.dialAddress();
     let settled = false;
     let socket: net.Socket;

@@ -1,15 +1,16 @@
 // One request forwarded to a cluster: attempts (with retries, backoff and per-try
 // timeouts), the route timeout and downstream cancellation. This is the proxy's hot path,
 // so an exchange is two small objects (the exchange and its current attempt, which is
-// undici's dispatch handler) and the timers it needs; no promises, no closures per request.
+// the pool's dispatch handler) and the timers it needs; no promises, no closures per request.
 //
 // A response that a retry will replace is drained and never shown to the sink: the sink
 // sees exactly one outcome, the last attempt's.
 
 import type { Duplex } from "node:stream";
-import { util as undiciUtil, type Dispatcher } from "undici";
 import type { ForwardOptions, HeaderMap, UpstreamCall, UpstreamRequest, UpstreamResponseSink } from "../contracts.js";
+import type { DispatchHandler, RawHeaders } from "./dispatcher.js";
 import type { Host } from "./host.js";
+import { headersFromRaw, trailersFromRaw } from "./raw-headers.js";
 import { backoffMs, compileRetry, retriableFailure, retriableStatus, type CompiledRetry } from "./retry-policy.js";
 import { UpstreamFailure, failureFromDispatchError } from "./upstream-error.js";
 
@@ -95,7 +96,7 @@ export class Exchange implements UpstreamCall {
     this.cluster.beginAttempt(host);
     const perTry = this.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) a.timer = setTimeout(onPerTryTimeout, perTry, a);
-    host.pool.dispatch({ method: req.method, path: req.path, headers: req.headers as Record<string, string | string[]>, body: req.body as Buffer | null, upgrade: req.upgrade }, a);
+    host.pool.dispatch({ method: req.method, path: req.path, headers: req.headers, body: req.body, upgrade: req.upgrade }, a);
   }
 
   private canRetry(): boolean {
@@ -162,7 +163,7 @@ export class Exchange implements UpstreamCall {
 
   // ---- attempt callbacks ---------------------------------------------------------------
 
-  onAttemptHeaders(a: Attempt, status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onAttemptHeaders(a: Attempt, status: number, rawHeaders: RawHeaders, resume: () => void): boolean {
     this.cluster.recordStatus(a.host, status);
     if (this.retry !== undefined && retriableStatus(this.retry, status) && this.canRetry()) {
       a.discarding = true;
@@ -174,12 +175,12 @@ export class Exchange implements UpstreamCall {
       clearTimeout(a.timer);
       a.timer = null;
     }
-    return this.sink.onHeaders(status, undiciUtil.parseHeaders(rawHeaders) as HeaderMap, resume);
+    return this.sink.onHeaders(status, headersFromRaw(rawHeaders), resume);
   }
 
   /** 101 to an upgrade request: the socket goes to the sink, the attempt stays counted until it closes. */
-  onAttemptUpgrade(a: Attempt, status: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
-    // undici removed its listeners from the socket; an error must not go unhandled.
+  onAttemptUpgrade(a: Attempt, status: number, rawHeaders: RawHeaders, socket: Duplex): void {
+    // The pool removed its listeners from the socket; an error must not go unhandled.
     socket.on("error", ignore);
     if (a.timer) {
       clearTimeout(a.timer);
@@ -207,10 +208,10 @@ export class Exchange implements UpstreamCall {
       sink.onError(new UpstreamFailure("reset", `cluster ${this.cluster.name}: the upstream switched protocols unasked`));
       return;
     }
-    sink.onUpgrade(status, undiciUtil.parseHeaders(rawHeaders ?? []) as HeaderMap, socket);
+    sink.onUpgrade(status, headersFromRaw(rawHeaders), socket);
   }
 
-  onAttemptComplete(a: Attempt, rawTrailers: Buffer[] | string[] | null): void {
+  onAttemptComplete(a: Attempt, rawTrailers: Parameters<DispatchHandler["onComplete"]>[0]): void {
     this.settle(a);
     if (a.discarding) {
       if (this.done) return;
@@ -219,13 +220,15 @@ export class Exchange implements UpstreamCall {
     if (this.done) return;
     this.done = true;
     this.finishTimers();
-    this.sink.onComplete(rawTrailers && rawTrailers.length > 0 ? (undiciUtil.parseHeaders(rawTrailers as Buffer[]) as HeaderMap) : EMPTY_TRAILERS);
+    this.sink.onComplete(trailersFromRaw(rawTrailers) ?? EMPTY_TRAILERS);
   }
 
   onAttemptError(a: Attempt, err: Error): void {
     this.settle(a);
     if (this.done) return;
     const failure = failureFromDispatchError(err);
+    // A request the client refused to send says nothing about the endpoint and would fail again.
+    if (failure.detail === "invalid-request") return this.fail(failure);
     if (failure.kind === "connect-failure" || failure.kind === "reset") this.cluster.recordLocalFailure(a.host);
     if (this.committed) return this.fail(failure);
     if (a.discarding && this.canRetry()) return this.scheduleRetry(a.host);
@@ -278,8 +281,8 @@ function onPerTryTimeout(a: Attempt): void {
   a.exchange.onPerTryTimeout(a);
 }
 
-/** One try on one endpoint; undici's (native, callback-style) dispatch handler. */
-class Attempt implements Dispatcher.DispatchHandler {
+/** One try on one endpoint; the pool's (callback-style) dispatch handler. */
+class Attempt implements DispatchHandler {
   abort: ((err?: Error) => void) | null = null;
   timer: NodeJS.Timeout | null = null;
   /** Given up (timeout, cancellation): later callbacks are ignored. */
@@ -300,9 +303,9 @@ class Attempt implements Dispatcher.DispatchHandler {
     else this.abort = abort;
   }
 
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(status: number, rawHeaders: RawHeaders, resume: () => void): boolean {
     if (this.dead) return true;
-    // 1xx (other than 101, which undici handles as an upgrade) is not forwarded.
+    // 1xx (other than 101, which the pools treat as an upgrade) is not forwarded.
     if (status < 200) return true;
     return this.exchange.onAttemptHeaders(this, status, rawHeaders, resume);
   }
@@ -312,7 +315,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     return this.exchange.sink.onData(chunk);
   }
 
-  onComplete(trailers: string[] | null): void {
+  onComplete(trailers: Parameters<DispatchHandler["onComplete"]>[0]): void {
     if (this.dead) return;
     this.exchange.onAttemptComplete(this, trailers);
   }
@@ -322,7 +325,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.exchange.onAttemptError(this, err);
   }
 
-  onUpgrade(status: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+  onUpgrade(status: number, rawHeaders: RawHeaders, socket: Duplex): void {
     if (this.dead) {
       socket.destroy();
       return;

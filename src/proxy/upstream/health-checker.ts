@@ -4,6 +4,7 @@
 // Endpoints start healthy, and the first round runs at once.
 
 import type { HealthCheckSpec } from "./cluster-config.js";
+import type { DispatchHandler, RawHeaders, UpstreamDispatcher } from "./dispatcher.js";
 import type { Host } from "./host.js";
 
 interface CheckState {
@@ -44,21 +45,9 @@ export class HealthChecker {
     if (!st) this.state.set(h, (st = { inFlight: false, successes: 0, failures: 0 }));
     if (st.inFlight) return;
     st.inFlight = true;
-    let ok = false;
-    try {
-      const res = await h.pool.request({
-        method: "GET",
-        path: this.spec.path,
-        headers: { host: this.spec.host, "user-agent": "meshgate-health-check" },
-        signal: AbortSignal.timeout(this.spec.timeoutMs),
-      });
-      await res.body.dump();
-      ok = this.spec.expectedStatuses.some(([start, end]) => res.statusCode >= start && res.statusCode < end);
-    } catch {
-      ok = false;
-    } finally {
-      st.inFlight = false;
-    }
+    const status = await probe(h.pool, this.spec);
+    st.inFlight = false;
+    const ok = this.spec.expectedStatuses.some(([start, end]) => status >= start && status < end);
     if (this.stopped) return;
     if (ok) {
       st.failures = 0;
@@ -75,5 +64,66 @@ export class HealthChecker {
         this.onChange();
       }
     }
+  }
+}
+
+/** One check through the endpoint's pool: the response status, or 0 (failed or timed out). */
+function probe(pool: UpstreamDispatcher, spec: HealthCheckSpec): Promise<number> {
+  return new Promise((resolve) => {
+    const p = new Probe(resolve, spec.timeoutMs);
+    try {
+      pool.dispatch({ method: "GET", path: spec.path, headers: { host: spec.host, "user-agent": "meshgate-health-check" }, body: null }, p);
+    } catch {
+      p.onError();
+    }
+  });
+}
+
+class Probe implements DispatchHandler {
+  private status = 0;
+  private done = false;
+  private abort: ((err?: Error) => void) | null = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly resolve: (status: number) => void,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(() => this.timedOut(), timeoutMs);
+    this.timer.unref();
+  }
+
+  private finish(status: number): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.resolve(status);
+  }
+
+  private timedOut(): void {
+    this.finish(0);
+    this.abort?.(new Error("health check timed out"));
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.done) abort(new Error("health check timed out"));
+    else this.abort = abort;
+  }
+
+  onHeaders(status: number, _raw: RawHeaders, _resume: () => void): boolean {
+    this.status = status;
+    return true;
+  }
+
+  onData(): boolean {
+    return true;
+  }
+
+  onComplete(): void {
+    this.finish(this.status);
+  }
+
+  onError(): void {
+    this.finish(0);
   }
 }

@@ -2,10 +2,17 @@
 // detection and health checking keep about it. A Host outlives configuration updates
 // that leave its address and connection settings alone, so its pool (and the open
 // connections in it) and its health carry over.
+//
+// HTTP/1.1 endpoints get meshgate's own pool (./http1-pool.ts); HTTP/2 endpoints (and
+// HTTP/1.1 ones whose TLS offers h2 by ALPN, so the server may pick either) get undici's,
+// loaded only then (./undici-dispatcher.ts), so a proxy without such clusters never
+// loads undici.
 
-import { Client, Pool } from "undici";
 import type { Logger } from "../../telemetry/logger.js";
-import { createConnector, type ConnectTarget } from "./connector.js";
+import { createConnector, type Connect, type ConnectTarget } from "./connector.js";
+import type { UpstreamDispatcher } from "./dispatcher.js";
+import { Http1Pool } from "./http1-pool.js";
+import { createUndiciDispatcher } from "./undici-dispatcher.js";
 import { ConnectFailure } from "./upstream-error.js";
 import type { UpstreamTlsSettings } from "./upstream-tls.js";
 
@@ -31,7 +38,7 @@ export class Host implements ConnectTarget {
   readonly key: string;
   readonly label: string;
   /** HTTP/1.1: a pool of keep-alive connections; HTTP/2: one multiplexed connection. */
-  readonly pool: Pool | Client;
+  readonly pool: UpstreamDispatcher;
   /** Requests dispatched and not finished (least-request balancing, circuit breakers). */
   active = 0;
   /** Requests beyond the pool's connection capacity wait for a connection. */
@@ -66,31 +73,29 @@ export class Host implements ConnectTarget {
     this.label = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
     this.weight = weight;
     this.edsHealthy = edsHealthy;
-    // undici's Pool opens a connection per request queued while connecting, which for
-    // HTTP/2 would mean a session per stream; one Client multiplexes them as Envoy does.
+    // HTTP/2 multiplexes a connection's streams as Envoy does: one connection, 100 streams.
     this.capacity = settings.http2 ? H2_STREAMS_PER_CONNECTION : settings.maxConnections;
     this.http2 = settings.http2;
     const reason = settings.unavailableReason;
-    const Dispatcher = settings.http2 ? Client : Pool;
-    this.pool = new Dispatcher(`http://${this.label}`, {
-      ...(settings.http2 ? {} : { connections: settings.maxConnections }),
-      pipelining: settings.http2 ? H2_STREAMS_PER_CONNECTION : 1,
-      keepAliveTimeout: settings.idleTimeoutMs,
-      keepAliveMaxTimeout: settings.idleTimeoutMs,
-      allowH2: settings.http2 || settings.tls?.alpn.includes("h2") === true,
-      // The exchange enforces the route's timeouts itself.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      connect: reason
-        ? (_opts, cb) => {
-            const message = `upstream TLS to ${this.label} (cluster ${clusterName}) failed: ${reason}`;
-            this.onConnectFailure(message);
-            cb(new ConnectFailure(message, true), null);
-          }
-        : createConnector(this, { connectTimeoutMs: settings.connectTimeoutMs, http2: settings.http2, ...(settings.tls ? { tls: settings.tls } : {}) }),
-    });
-    // A pool with no request left emits errors nowhere else; they are reported per request.
-    this.pool.on("connectionError", () => {});
+    const connect: Connect = reason
+      ? (_opts, cb) => {
+          const message = `upstream TLS to ${this.label} (cluster ${clusterName}) failed: ${reason}`;
+          this.onConnectFailure(message);
+          cb(new ConnectFailure(message, true), null);
+        }
+      : createConnector(this, { connectTimeoutMs: settings.connectTimeoutMs, http2: settings.http2, ...(settings.tls ? { tls: settings.tls } : {}) });
+    const alpnH2 = settings.tls?.alpn.includes("h2") === true;
+    this.pool =
+      settings.http2 || alpnH2
+        ? createUndiciDispatcher(`http://${this.label}`, {
+            http2: settings.http2,
+            allowH2: true,
+            maxConnections: settings.maxConnections,
+            streamsPerConnection: H2_STREAMS_PER_CONNECTION,
+            idleTimeoutMs: settings.idleTimeoutMs,
+            connect,
+          })
+        : new Http1Pool({ connect, maxConnections: settings.maxConnections, idleTimeoutMs: settings.idleTimeoutMs, label: this.label, clusterName });
   }
 
   get usable(): boolean {

@@ -1,0 +1,71 @@
+// Node's own native HTTP/1 parser (llhttp, compiled into Node), as node:http's client
+// drives it. It is reached through `_http_common`, a module Node ships but does not
+// document, because nothing documented parses HTTP/1 responses this cheaply: http.request
+// builds a ClientRequest, an IncomingMessage stream and several closures per request,
+// and undici carries its own llhttp compiled to wasm whose callbacks cross the wasm
+// boundary per header. The native parser runs in C++ and calls back once per header
+// block, once per body chunk (a Buffer of its own) and once per completed message.
+//
+// The binding's shape (constructor, `initialize` arguments, callback slots and their
+// arguments, the error objects `execute` returns) is what Node's lib/_http_client.js and
+// lib/_http_common.js rely on; test/proxy/upstream/llhttp.test.ts pins it, so a Node
+// version that changes it fails there (Node aborts the process on a wrong `initialize`
+// argument, so the check must not wait for production).
+
+import { createRequire } from "node:module";
+
+/** The parser object; callbacks live in numbered slots (HTTPParser.kOn*), called with `this` = the parser. */
+export interface NativeParser {
+  initialize(type: number, asyncResource: object, maxHeaderSize: number, lenientFlags: number): void;
+  /** Bytes parsed, or an Error with `code` (HPE_*), `reason` and `bytesParsed`; a callback's exception propagates. */
+  execute(data: Buffer): number | ParseError | undefined;
+  /** Signals EOF: completes a message delimited by the connection's end, or returns an Error. */
+  finish(): ParseError | undefined;
+  /** Frees the native parser; it must not be called from inside one of its callbacks. */
+  close(): void;
+  [slot: number]: unknown;
+}
+
+export interface ParseError extends Error {
+  code: string;
+  reason: string;
+  bytesParsed: number;
+}
+
+export interface NativeParserClass {
+  new (): NativeParser;
+  readonly RESPONSE: number;
+  readonly kOnHeaders: number;
+  readonly kOnHeadersComplete: number;
+  readonly kOnBody: number;
+  readonly kOnMessageComplete: number;
+  readonly kOnExecute: number;
+  readonly kLenientNone: number;
+}
+
+/**
+ * kOnHeadersComplete's arguments, in order. `headers` is undefined when they were handed
+ * over earlier through kOnHeaders (more than 32 fields, or a header block split so).
+ * Returns 0, or 1 when the message has no body whatever its headers say (HEAD, 1xx, 204, 304).
+ */
+export type OnHeadersComplete = (
+  versionMajor: number,
+  versionMinor: number,
+  headers: string[] | undefined,
+  method: number | undefined,
+  url: string | undefined,
+  statusCode: number,
+  statusMessage: string,
+  upgrade: boolean,
+  shouldKeepAlive: boolean,
+) => number;
+
+const require = createRequire(import.meta.url);
+
+export const HTTPParser = (require("_http_common") as { HTTPParser: NativeParserClass }).HTTPParser;
+
+/** An error llhttp reported (not one a callback threw, which may carry a `code` of its own). */
+export function isParseError(v: unknown): v is ParseError {
+  const code = (v as Partial<ParseError> | null)?.code;
+  return v instanceof Error && typeof code === "string" && code.startsWith("HPE_") && typeof (v as Partial<ParseError>).bytesParsed === "number";
+}
