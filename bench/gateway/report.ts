@@ -220,7 +220,7 @@ export function renderReport(dir: string, scenarios: Scenario[], runs: Run[], en
   out.push(
     "",
     "proxy CPU = CPU time of the proxy's process tree / wall time (100% = one core); rps / proxy core = rps ÷ (proxy CPU / 100);",
-    "CPU µs / req = the proxy tree's CPU seconds ÷ requests completed. RSS: peak of 1 s samples; per worker = the largest single process of the tree.",
+    "CPU µs / req = the proxy tree's CPU seconds ÷ requests completed. RSS: peak of 1 s samples; per worker = the largest serving process (meshgate: a gateway worker), its PSS in parentheses; total = the whole tree.",
     "A rows are the backend alone (their CPU and RSS columns are the backend's). Added latency = c4 percentile − the direct floor's (HTTP rows vs A-direct-http, TLS rows vs A-direct-tls).",
     `Rounds: runs in which other processes used <= ${foreignMax}% of a core, when at least 2 such runs exist (else all runs).`,
   );
