@@ -27,7 +27,12 @@ export interface ProxyRuntimeOptions {
   /** 0: serve in this process. N: N worker processes. */
   readonly workers: number;
   readonly logger: Logger;
+  /** How long a worker may take to answer an update before it is killed and replaced (default 30 s). */
+  readonly workerReplyTimeoutMs?: number;
 }
+
+/** A worker that has not answered an update by then is hung: it is killed, so the ACK does not wait forever. */
+const DEFAULT_WORKER_REPLY_TIMEOUT_MS = 30_000;
 
 /** Messages between the proxy process and its workers. */
 export type WorkerMessage =
@@ -44,6 +49,7 @@ interface Pending {
   readonly exited: string[];
   applied: number;
   readonly done: (errors: string[]) => void;
+  timer?: NodeJS.Timeout;
 }
 
 export class ProxyRuntime {
@@ -170,6 +176,16 @@ export class ProxyRuntime {
       }
       const msg: WorkerMessage = { type, id, set, changed };
       for (const w of targets) w.send(msg);
+      const timeoutMs = this.opts.workerReplyTimeoutMs ?? DEFAULT_WORKER_REPLY_TIMEOUT_MS;
+      pending.timer = setTimeout(() => {
+        // Its exit settles the update (as any dead worker's does) and starts a replacement.
+        for (const w of targets) {
+          if (!pending.waiting.has(w.id)) continue;
+          this.opts.logger.error({ pid: w.process.pid, timeoutMs, update: type }, "proxy worker did not answer an update in time; killing it");
+          w.process.kill("SIGKILL");
+        }
+      }, timeoutMs);
+      pending.timer.unref();
     });
   }
 
@@ -181,6 +197,7 @@ export class ProxyRuntime {
     else p.applied++;
     if (p.waiting.size === 0) {
       this.#pending.delete(id);
+      if (p.timer) clearTimeout(p.timer);
       // A worker that died says nothing about the update: its replacement is given the
       // configuration in force once this one is settled. Only when no worker applied it
       // (all died) is it refused, so a configuration that kills workers is not kept.

@@ -219,3 +219,34 @@ test("a worker dying while it applies an update does not make the update fail: t
   assert.deepEqual([...seen.keys()].sort(), [second, third].sort(), "both workers answered");
   for (const [pid, backends] of seen) assert.deepEqual([...backends], ["v2"], `worker ${pid} runs the new configuration`);
 });
+
+test("a hung worker that does not answer an update is killed and replaced: the update is not held up", async (t) => {
+  const port = await freePort();
+  const v1 = await startEcho(t, "v1");
+  const v2 = await startEcho(t, "v2");
+  const h = await startGatewayHarness(t, { gateway: "infra/edge", yaml: config(port, v1, v2, { v1: 1, v2: 0 }), workers: 2, workerReplyTimeoutMs: 1_000 });
+  const [first, second] = workerPids();
+  process.kill(first!, "SIGSTOP");
+  t.after(() => {
+    try {
+      process.kill(first!, "SIGKILL");
+    } catch {
+      // already gone: the runtime killed it
+    }
+  });
+  // Nobody kills the stopped worker here: only the reply timeout can release the update.
+  await h.write(config(port, v1, v2, { v1: 0, v2: 1 }));
+  assert.equal(h.proxy.client.counters.nacks, 0, "the update was not refused");
+  assert.ok(h.logs.some((l) => l.includes("did not answer an update in time") && l.includes(String(first))), "the hung worker was reported");
+  await waitFor(() => h.proxy.workerCount === 2 && !workerPids().includes(first!), 15_000, "the hung worker to be replaced");
+  const third = workerPids().find((p) => p !== second)!;
+  const seen = new Map<number, Set<string>>();
+  const end = Date.now() + 10_000;
+  for (let i = 0; (i < 10 || seen.size < 2) && Date.now() < end; i++) {
+    const r = await ask(port);
+    assert.equal(r.status, 200);
+    if (r.worker) seen.set(r.worker, (seen.get(r.worker) ?? new Set()).add(r.backend ?? "?"));
+  }
+  assert.deepEqual([...seen.keys()].sort(), [second, third].sort(), "both workers answered");
+  for (const [pid, backends] of seen) assert.deepEqual([...backends], ["v2"], `worker ${pid} runs the new configuration`);
+});

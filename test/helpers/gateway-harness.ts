@@ -50,7 +50,7 @@ export interface GatewayHarness {
  * `rateLimit`: run global rate limits as `meshgate up --redis` does (the rate limit
  * service on a free port, counting in `redisUrl`; without it, not enforced).
  */
-export async function startGatewayHarness(t: TestContext, opts: { gateway: string; yaml: string; workers?: number; logLevel?: string; rateLimit?: { redisUrl?: string } }): Promise<GatewayHarness> {
+export async function startGatewayHarness(t: TestContext, opts: { gateway: string; yaml: string; workers?: number; workerReplyTimeoutMs?: number; logLevel?: string; rateLimit?: { redisUrl?: string } }): Promise<GatewayHarness> {
   const dir = mkdtempSync(join(tmpdir(), "meshgate-e2e-"));
   const configDir = join(dir, "config");
   const stateDir = join(dir, "state");
@@ -83,6 +83,7 @@ export async function startGatewayHarness(t: TestContext, opts: { gateway: strin
     xdsTarget: runtime.xdsLocalTarget!,
     credentials: grpc.credentials.createInsecure(),
     workers: opts.workers ?? 0,
+    ...(opts.workerReplyTimeoutMs !== undefined ? { workerReplyTimeoutMs: opts.workerReplyTimeoutMs } : {}),
     logger,
   });
   t.after(async () => {
