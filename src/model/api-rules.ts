@@ -269,7 +269,8 @@ function checkMatchValues(out: SchemaViolation[], at: FieldPath, section: Obj) {
 
 const WHEN_KEYS = [
   /^request\.headers\[[^\]]+\]$/,
-  /^source\.(ip|remote_ip|namespace|principal)$/,
+  /^source\.(ip|namespace|principal)$/,
+  /^remote\.ip$/,
   /^request\.auth\.(principal|audiences|presenter)$/,
   /^request\.auth\.claims\[[^\]]+\](\[[^\]]+\])*$/,
   /^destination\.(ip|port)$/,
