@@ -269,13 +269,20 @@ function checkMatchValues(out: SchemaViolation[], at: FieldPath, section: Obj) {
 
 const WHEN_KEYS = [
   /^request\.headers\[[^\]]+\]$/,
-  /^source\.(ip|remote_ip|namespace|principal)$/,
+  /^source\.(ip|namespace|principal)$/,
+  /^remote\.ip$/,
   /^request\.auth\.(principal|audiences|presenter)$/,
   /^request\.auth\.claims\[[^\]]+\](\[[^\]]+\])*$/,
   /^destination\.(ip|port)$/,
   /^connection\.sni$/,
-  /^experimental\.envoy\.filters\..+$/,
 ];
+
+/**
+ * Istio's `experimental.envoy.filters.*` keys match metadata written by Envoy filters the
+ * proxies here do not run; refused rather than dropped, since dropping a condition of a
+ * DENY rule would widen or narrow what it stops.
+ */
+const EXPERIMENTAL_KEY = /^experimental\.envoy\.filters\./;
 
 function checkAuthorizationPolicy(r: AnyResource, out: SchemaViolation[]) {
   checkTargeting(r, out);
@@ -298,7 +305,8 @@ function checkAuthorizationPolicy(r: AnyResource, out: SchemaViolation[]) {
       }
     });
     (rule.when ?? []).forEach((w: Obj, wi: number) => {
-      if (!WHEN_KEYS.some((re) => re.test(w.key))) v(out, [...at, "when", wi, "key"], `unknown condition key "${w.key}" (see Istio's authorization conditions)`);
+      if (EXPERIMENTAL_KEY.test(w.key)) v(out, [...at, "when", wi, "key"], `"${w.key}": experimental.envoy.filters.* conditions are not supported`);
+      else if (!WHEN_KEYS.some((re) => re.test(w.key))) v(out, [...at, "when", wi, "key"], `unknown condition key "${w.key}" (see Istio's authorization conditions)`);
       if (!(w.values?.length > 0) && !(w.notValues?.length > 0)) v(out, [...at, "when", wi], "needs values or notValues");
     });
   });
