@@ -16,8 +16,6 @@ import { isReferenceAllowed } from "./reference-grants.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const MODES = new Set(["AllowValidOnly", "AllowInsecureFallback"]);
-
 export type FrontendValidationResult =
   | { readonly ok: true; readonly validation: ClientValidationModel | undefined }
   /** The listener must not be served; `conditions` replace its Accepted / ResolvedRefs. */
@@ -44,12 +42,8 @@ function resolve(index: ResourceIndex, gw: AnyResource, port: number, sink: Prob
   const validation: Obj | undefined = perPort >= 0 ? frontend.perPort[perPort].tls?.validation : frontend.default?.validation;
   if (!validation) return { ok: true, validation: undefined };
 
-  let mode = validation.mode ?? "AllowValidOnly";
-  if (!MODES.has(mode)) {
-    // Unknown modes are read as the strict one: a typo must not open the listener.
-    sink.error("MG_UNSUPPORTED", gw, [...at, "mode"], `validation mode ${String(mode)} is not supported; use AllowValidOnly or AllowInsecureFallback (client certificates are required meanwhile)`);
-    mode = "AllowValidOnly";
-  }
+  // The schema admits only the two modes (anything else makes the configuration unusable).
+  const mode: ClientValidationModel["mode"] = validation.mode === "AllowInsecureFallback" ? "AllowInsecureFallback" : "AllowValidOnly";
 
   const refs = (validation.caCertificateRefs ?? []) as Obj[];
   const pems: string[] = [];
