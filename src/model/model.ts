@@ -22,6 +22,13 @@ export interface CertificateRef {
   readonly keyPem: string;
 }
 
+export interface ClientValidationModel {
+  /** The CA bundle: every referenced ConfigMap's `ca.crt`, in reference order. */
+  readonly caPem: string;
+  /** `AllowValidOnly`: a verified certificate is required; `AllowInsecureFallback`: optional. */
+  readonly mode: "AllowValidOnly" | "AllowInsecureFallback";
+}
+
 export interface ListenerModel {
   readonly name: string;
   readonly port: number;
@@ -30,6 +37,12 @@ export interface ListenerModel {
   /** Usable: accepted, not conflicted, references resolved. */
   readonly ready: boolean;
   readonly certificates: CertificateRef[];
+  /**
+   * Client certificate validation (Gateway `spec.tls.frontend`, the per-port entry for this
+   * listener's port or the default): HTTPS listeners only, set only when every CA reference
+   * resolved (otherwise the listener is not ready).
+   */
+  readonly clientValidation?: ClientValidationModel;
   readonly supportedKinds: RouteKindRef[];
   readonly conditions: Condition[];
   attachedRoutes: number;

@@ -5,6 +5,10 @@
 // - Each HTTPS listener has its own TLS filter chain, chosen by SNI (`serverNames` = its
 //   hostname; none = any name), with the certificates of its certificateRefs and its own
 //   route table.
+// - Client certificate validation (Gateway `spec.tls.frontend`) is per port: the CA bundle
+//   becomes one `ca-bundle` secret per port, `frontend-ca/<namespace>/<gateway>/<port>`;
+//   `AllowValidOnly` requires a certificate, `AllowInsecureFallback` only asks for one (a
+//   certificate that is presented must still verify).
 // - Only listeners that are ready (accepted, not conflicted, references resolved) are
 //   programmed.
 // - A Gateway whose namespace is in a Mesh gets an identity,
@@ -82,6 +86,8 @@ export function gatewayProxy(model: Model, gw: GatewayModel, b: SnapshotBuilder)
       const table = b.addRouteTable({ name: routeTableNames.gatewayHttp(namespace, name, port), virtualHosts: gatewayVirtualHosts(http.map(listenerRoutes), port) });
       chains.push({ name: `http|${port}`, serverNames: [], transport: "raw", http: httpConnectionManager(`gateway_${port}`, table, filters) });
     }
+    const frontendCa = `frontend-ca/${namespace}/${name}/${port}`;
+    let frontendCaAdded = false;
     for (const l of onPort.filter((x) => x.protocol === "HTTPS")) {
       const table = b.addRouteTable({ name: routeTableNames.gatewayHttps(namespace, name, port, l.name), virtualHosts: gatewayVirtualHosts([listenerRoutes(l)], port) });
       const certificates = l.certificates.map((c) => {
@@ -89,11 +95,21 @@ export function gatewayProxy(model: Model, gw: GatewayModel, b: SnapshotBuilder)
         secrets.push({ name: secretName, kind: "certificate", certPem: c.certPem, keyPem: c.keyPem });
         return secretName;
       });
+      if (l.clientValidation && !frontendCaAdded) {
+        secrets.push({ name: frontendCa, kind: "ca-bundle", caPem: l.clientValidation.caPem });
+        frontendCaAdded = true;
+      }
       chains.push({
         name: `https|${port}|${l.name}`,
         serverNames: l.hostname ? [l.hostname] : [],
         transport: "tls",
-        tls: { certificates, requireClientCertificate: false, alpn: ["h2", "http/1.1"], minVersion: "1.2" },
+        tls: {
+          certificates,
+          ...(l.clientValidation ? { clientValidation: { secret: frontendCa, subjectAltNames: [] } } : {}),
+          requireClientCertificate: l.clientValidation?.mode === "AllowValidOnly",
+          alpn: ["h2", "http/1.1"],
+          minVersion: "1.2",
+        },
         http: httpConnectionManager(`gateway_${port}_${l.name}`, table, filters),
       });
     }

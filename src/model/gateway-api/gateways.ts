@@ -3,10 +3,11 @@
 
 import { Buffer } from "node:buffer";
 import { condition, CONTROLLER_NAME, Reason, type Condition } from "../conditions.js";
-import type { CertificateRef, GatewayModel, ListenerModel, RouteKindRef } from "../model.js";
+import type { CertificateRef, ClientValidationModel, GatewayModel, ListenerModel, RouteKindRef } from "../model.js";
 import type { ProblemSink } from "../problem-sink.js";
 import type { AnyResource } from "../resource.js";
 import type { ResourceIndex } from "../resource-index.js";
+import { frontendValidationFor } from "./frontend-validation.js";
 import { isReferenceAllowed } from "./reference-grants.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -145,6 +146,8 @@ function buildListener(index: ResourceIndex, gw: AnyResource, l: Obj, i: number,
   const at = ["spec", "listeners", i];
   const conditions: Condition[] = [];
   const certificates: CertificateRef[] = [];
+  let clientValidation: ClientValidationModel | undefined;
+  let validationAccepted: Condition | undefined;
   let accepted = true;
   let refsOk = true;
   let refsReason: string = Reason.ResolvedRefs;
@@ -204,12 +207,22 @@ function buildListener(index: ResourceIndex, gw: AnyResource, l: Obj, i: number,
       }
       certificates.push({ namespace: ns, name: ref.name, certPem, keyPem });
     });
+    if (mode === "Terminate") {
+      const v = frontendValidationFor(index, gw, l.port, sink);
+      if (v.ok) clientValidation = v.validation;
+      else {
+        refsOk = false;
+        refsReason = v.resolvedRefs.reason;
+        refsMessage = v.resolvedRefs.message;
+        validationAccepted = v.accepted;
+      }
+    }
   }
 
   conditions.push(
-    accepted
-      ? condition("Accepted", "True", Reason.Accepted, "Listener is valid")
-      : condition("Accepted", "False", Reason.UnsupportedProtocol, `protocol or TLS mode is not supported`),
+    !accepted
+      ? condition("Accepted", "False", Reason.UnsupportedProtocol, `protocol or TLS mode is not supported`)
+      : (validationAccepted ?? condition("Accepted", "True", Reason.Accepted, "Listener is valid")),
   );
   conditions.push(condition("ResolvedRefs", refsOk ? "True" : "False", refsReason, refsMessage));
   return {
@@ -219,6 +232,7 @@ function buildListener(index: ResourceIndex, gw: AnyResource, l: Obj, i: number,
     hostname: l.hostname,
     ready: accepted && refsOk,
     certificates,
+    ...(clientValidation ? { clientValidation } : {}),
     supportedKinds,
     conditions,
     attachedRoutes: 0,
