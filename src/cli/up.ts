@@ -26,9 +26,10 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
     .option("--state-dir <dir>", "where managed CA keys and certificates are kept (keys 0600), and the local xDS socket xds.sock (0600)", ".meshgate")
     .option("--debounce <ms>", "wait this long after a file change before reloading", "50")
     .option("--gateway-workers <n>", "worker processes per gateway proxy, sharing its listeners", String(availableParallelism()))
+    .option("--no-workloads", "do not run the Workloads' commands (the applications run elsewhere)")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nExamples:\n  meshgate up --config examples/bookinfo --admin 127.0.0.1:15000 --xds 127.0.0.1:15010\n  meshgate up --config examples/bookinfo --redis redis://127.0.0.1:6379")
-    .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; ratelimitService: string; redis?: string; stateDir: string; debounce: string; gatewayWorkers: string; logFormat: LogFormat }) => {
+    .action(async (opts: { config: string[]; admin: string; xds: string; xdsTls: string; xdsDebounce: string; ratelimitService: string; redis?: string; stateDir: string; debounce: string; gatewayWorkers: string; workloads: boolean; logFormat: LogFormat }) => {
       const address = (flag: string, value: string) => {
         const a = parseHostPort(value);
         if (!a) throw new UsageError(`${flag} must be HOST:PORT, got "${value}"`);
@@ -57,7 +58,7 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
       const workers = Number(opts.gatewayWorkers);
       if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--gateway-workers must be a whole number of at least 1, got "${opts.gatewayWorkers}"`);
       const logger = createLogger({ format: opts.logFormat });
-      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, xdsLocal: join(opts.stateDir, "xds.sock"), stateDir: opts.stateDir, debounceMs: xdsDebounceMs, rateLimitService }, gateways: { workers, logFormat: opts.logFormat }, ...(opts.redis !== undefined ? { rateLimit: { redisUrl: opts.redis } } : {}) });
+      const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, xdsLocal: join(opts.stateDir, "xds.sock"), stateDir: opts.stateDir, debounceMs: xdsDebounceMs, rateLimitService }, gateways: { workers, logFormat: opts.logFormat }, workloads: opts.workloads, ...(opts.redis !== undefined ? { rateLimit: { redisUrl: opts.redis } } : {}) });
       process.stdout.write(`meshgate is up. Admin: ${runtime.adminUrl}/readyz  ${runtime.adminUrl}/config_dump  ${runtime.adminUrl}/debug/syncz\nxDS: ${runtime.xdsAddress} (plaintext), ${runtime.xdsLocalTarget} (local, this user only)\n${runtime.rateLimits.describe()}\nPress Ctrl-C to stop.\n`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -181,6 +181,12 @@ export interface WorkloadModel {
   /** SPIFFE ID the workload's sidecar is issued; undefined without a Mesh. */
   readonly spiffeId: string | undefined;
   readonly services: ServiceModel[];
+  /** The application's command line (`meshgate up` runs it); undefined: started elsewhere. */
+  readonly command: readonly string[] | undefined;
+  /** Extra environment for the command. */
+  readonly env: Readonly<Record<string, string>>;
+  /** As written; relative to the directory of the file that declares the Workload. */
+  readonly workingDir: string | undefined;
 }
 
 /** Kubernetes-shaped status of one resource, as `meshgate validate` prints it. */

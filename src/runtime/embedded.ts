@@ -9,6 +9,7 @@ import { startAdminServer } from "./admin-server.js";
 import { ConfigWatcher, type AppliedConfig, type RejectedConfig } from "./config-watcher.js";
 import { ControlPlane, type Address } from "./control-plane.js";
 import { GatewaySupervisor } from "./gateway-supervisor.js";
+import { WorkloadSupervisor, workloadProcesses } from "./workload-supervisor.js";
 import { withProgrammedStatus } from "./programmed-status.js";
 import { DEFAULT_RATE_LIMIT_SERVICE, servedGateways } from "../translate/index.js";
 import { GlobalRateLimits } from "./global-rate-limits.js";
@@ -30,6 +31,11 @@ export interface EmbeddedOptions {
    * 127.0.0.1:18081) and counts in that Redis; without, they are not enforced (warned).
    */
   readonly rateLimit?: { readonly redisUrl?: string };
+  /**
+   * Run every Workload's `command` (supervised, restarted when it exits). Off unless set:
+   * `meshgate up` turns it on (`--no-workloads` turns it off), tests opt in.
+   */
+  readonly workloads?: boolean | { readonly stopTimeoutMs?: number };
 }
 
 export interface EmbeddedRuntime {
@@ -44,6 +50,8 @@ export interface EmbeddedRuntime {
   readonly supervisor: GatewaySupervisor | undefined;
   /** The rate limit service, when it runs, and what `/config_dump` says about global limits. */
   readonly rateLimits: GlobalRateLimits;
+  /** The supervised Workload applications, when `workloads` is on. */
+  readonly workloads: WorkloadSupervisor | undefined;
   close(): Promise<void>;
 }
 
@@ -74,6 +82,8 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
   const gw = opts.gateways ?? "external";
   if (gw !== "external" && !localTarget) throw new Error("supervised gateways need the local xDS socket (controlPlane.xdsLocal)");
   const supervisor = gw !== "external" && localTarget ? new GatewaySupervisor({ xdsTarget: localTarget, workers: gw.workers, logger: log, logFormat: gw.logFormat }) : undefined;
+  const wl = opts.workloads;
+  const workloads = wl ? new WorkloadSupervisor({ logger: log, ...(typeof wl === "object" && wl.stopTimeoutMs !== undefined ? { stopTimeoutMs: wl.stopTimeoutMs } : {}) }) : undefined;
   // Compiles run one after another, in configuration order.
   let compiling: Promise<unknown> = Promise.resolve();
 
@@ -85,6 +95,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
     compiling = compiling.then(async () => {
       await controlPlane.apply(c);
       supervisor?.sync(servedGateways(result.model).map((g) => `${g.resource.namespace}/${g.resource.name}`));
+      workloads?.sync(workloadProcesses(result.model.workloads));
     });
   });
   watcher.on("rejected", (r: RejectedConfig) => {
@@ -116,6 +127,8 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
         problems: cur?.result.problems.map((p) => formatProblem(p, process.cwd())) ?? [],
         xds: { version: controlPlane.tracker.currentVersion ?? null, compileFailure: controlPlane.lastFailure ?? null },
         rateLimitService: rateLimits.status(),
+        gatewayProxies: supervisor?.list() ?? "external",
+        workloads: workloads?.list() ?? "not run by meshgate up",
         lastRejected: lastRejected ? { reason: lastRejected.reason, problems: lastRejected.problems.map((p) => formatProblem(p, process.cwd())) } : undefined,
       };
     },
@@ -133,10 +146,11 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
     xdsLocalTarget: localTarget,
     supervisor,
     rateLimits,
+    workloads,
     async close() {
       await watcher.close();
       await compiling;
-      await supervisor?.close();
+      await Promise.all([supervisor?.close(), workloads?.close()]);
       await rateLimits.close();
       await controlPlane.close();
       await closeServer(admin.server);

@@ -105,6 +105,9 @@ export function buildWorkloads(index: ResourceIndex, meshes: readonly MeshModel[
       mesh,
       spiffeId: mesh ? `spiffe://${mesh.trustDomain}/ns/${w.namespace}/sa/${serviceAccount}` : undefined,
       services: (spec.services ?? []).map((s) => services.get(`${w.namespace}/${s}`)).filter((s): s is ServiceModel => s !== undefined),
+      command: spec.command,
+      env: spec.env ?? {},
+      workingDir: spec.workingDir,
     };
   });
 }
