@@ -18,7 +18,8 @@ import type { SetExitCode } from "./commands.js";
 interface ProxyFlags {
   role: string;
   xds: string;
-  gateway: string;
+  gateway?: string;
+  workload?: string;
   workers?: string;
   admin?: string;
   tlsCert?: string;
@@ -30,11 +31,12 @@ interface ProxyFlags {
 export function registerProxy(program: Command, setExit: SetExitCode): void {
   program
     .command("proxy")
-    .description("Run a gateway proxy configured over xDS by a meshgate control plane")
-    .addOption(new Option("--role <role>", "what this proxy is").choices(["gateway"]).default("gateway"))
+    .description("Run a gateway or sidecar proxy configured over xDS by a meshgate control plane")
+    .addOption(new Option("--role <role>", "what this proxy is").choices(["gateway", "sidecar"]).default("gateway"))
     .requiredOption("--xds <address>", "the control plane's ADS: HOST:PORT, or unix:///path/to/xds.sock (trusted local socket of `meshgate up`)")
-    .requiredOption("--gateway <namespace/name>", "the Gateway resource this proxy serves")
-    .option("--workers <n>", "worker processes sharing the listeners (0: serve in this process)", String(availableParallelism()))
+    .option("--gateway <namespace/name>", "the Gateway resource this proxy serves (--role gateway)")
+    .option("--workload <namespace/name>", "the Workload this sidecar serves (--role sidecar)")
+    .option("--workers <n>", "worker processes sharing the listeners (0: serve in this process; default: one per core for a gateway, 0 for a sidecar)")
     .option("--admin <host:port>", "admin endpoint (/readyz, /config_dump)")
     .option("--tls-cert <file>", "this proxy's SVID chain (PEM) for mTLS to the control plane")
     .option("--tls-key <file>", "the SVID's private key (PEM)")
@@ -42,16 +44,22 @@ export function registerProxy(program: Command, setExit: SetExitCode): void {
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nExample:\n  meshgate proxy --role gateway --gateway infra/edge --xds 127.0.0.1:15012 \\\n    --tls-cert edge.pem --tls-key edge.key --tls-ca bundle.pem")
     .action(async (opts: ProxyFlags) => {
-      const [namespace, name, ...rest] = opts.gateway.split("/");
-      if (!namespace || !name || rest.length > 0) throw new UsageError(`--gateway must be NAMESPACE/NAME, got "${opts.gateway}"`);
-      const workers = Number(opts.workers ?? availableParallelism());
+      const sidecar = opts.role === "sidecar";
+      const flag = sidecar ? "--workload" : "--gateway";
+      const ref = sidecar ? opts.workload : opts.gateway;
+      if (ref === undefined) throw new UsageError(`--role ${opts.role} needs ${flag} NAMESPACE/NAME`);
+      if ((sidecar ? opts.gateway : opts.workload) !== undefined) throw new UsageError(`${sidecar ? "--gateway" : "--workload"} does not go with --role ${opts.role}`);
+      const [namespace, name, ...rest] = ref.split("/");
+      if (!namespace || !name || rest.length > 0) throw new UsageError(`${flag} must be NAMESPACE/NAME, got "${ref}"`);
+      // A sidecar serves one application's traffic: one process is plenty.
+      const workers = Number(opts.workers ?? (sidecar ? 0 : availableParallelism()));
       if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a whole number, got "${opts.workers}"`);
       const { target, credentials, warning } = xdsConnection(opts);
-      const logger = createLogger({ format: opts.logFormat }).child({ gateway: opts.gateway });
+      const logger = createLogger({ format: opts.logFormat }).child(sidecar ? { workload: ref } : { gateway: ref });
       if (warning) logger.warn({ xds: target }, warning);
       // Workers log the same way as this process.
       process.env.MESHGATE_LOG_FORMAT = opts.logFormat;
-      const runtime = await ProxyRuntime.start({ nodeId: `gateway~${namespace}~${name}`, xdsTarget: target, credentials, workers, logger });
+      const runtime = await ProxyRuntime.start({ nodeId: `${sidecar ? "sidecar" : "gateway"}~${namespace}~${name}`, xdsTarget: target, credentials, workers, logger });
       let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
       if (opts.admin) {
         const a = parseHostPort(opts.admin);
@@ -59,7 +67,7 @@ export function registerProxy(program: Command, setExit: SetExitCode): void {
         admin = await startAdminServer(a.host, a.port, { ready: () => runtime.ready(), configDump: () => runtime.configDump() });
         logger.info({ admin: `${admin.address.address}:${admin.address.port}` }, "admin endpoint listening");
       }
-      logger.info({ xds: target, workers }, "gateway proxy started");
+      logger.info({ xds: target, workers }, `${opts.role} proxy started`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, "shutting down");

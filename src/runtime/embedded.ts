@@ -96,6 +96,8 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
       await controlPlane.apply(c);
       supervisor?.sync(servedGateways(result.model).map((g) => `${g.resource.namespace}/${g.resource.name}`));
       workloads?.sync(workloadProcesses(result.model.workloads));
+      // Every meshed Workload gets its sidecar when `up` runs the workloads.
+      if (workloads) supervisor?.syncSidecars(result.model.workloads.filter((w) => w.mesh !== undefined).map((w) => `${w.namespace}/${w.name}`));
     });
   });
   watcher.on("rejected", (r: RejectedConfig) => {

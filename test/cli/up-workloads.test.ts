@@ -26,12 +26,13 @@ function freePort(): Promise<number> {
   });
 }
 
-test("meshgate up --config examples/bookinfo starts the six Bookinfo applications and SIGINT stops them all", async () => {
+test("meshgate up --config examples/bookinfo starts the six Bookinfo applications and their sidecars; the page comes through the gateway; SIGINT stops them all", async () => {
   const dir = mkdtempSync(join(tmpdir(), "meshgate-up-apps-"));
   cpSync(join(ROOT, "examples/bookinfo"), dir, { recursive: true });
   // The gateway on a free port, so this test does not contend with others for 8080.
   const gateway = join(dir, "gateway.yaml");
-  writeFileSync(gateway, readFileSync(gateway, "utf8").replace("port: 8080", `port: ${await freePort()}`));
+  const gatewayPort = await freePort();
+  writeFileSync(gateway, readFileSync(gateway, "utf8").replace("port: 8080", `port: ${gatewayPort}`));
   const ports = [...readFileSync(join(dir, "services.yaml"), "utf8").matchAll(/^ {2}port: (\d+)$/gm)].map((m) => Number(m[1]));
   assert.equal(ports.length, 6);
   const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "up", "--config", dir, "--admin", "127.0.0.1:0", "--xds", "127.0.0.1:0", "--xds-tls", "127.0.0.1:0", "--ratelimit-service", `127.0.0.1:${await freePort()}`, "--state-dir", `${dir}-state`, "--gateway-workers", "1", "--log-format", "json"], {
@@ -55,6 +56,22 @@ test("meshgate up --config examples/bookinfo starts the six Bookinfo application
     const dump = (await (await fetch(`${admin}/config_dump`)).json()) as { workloads: { workload: string; pid: number; restarts: number }[] };
     assert.deepEqual(dump.workloads.map((w) => w.workload).sort(), ["bookinfo/details-v1", "bookinfo/productpage-v1", "bookinfo/ratings-v1", "bookinfo/reviews-v1", "bookinfo/reviews-v2", "bookinfo/reviews-v3"]);
     assert.ok(dump.workloads.every((w) => typeof w.pid === "number" && w.restarts === 0), JSON.stringify(dump.workloads));
+    // A sidecar per Workload, next to the gateway proxy.
+    const proxies = (dump as unknown as { gatewayProxies: { gateway: string; role: string; pid: number }[] }).gatewayProxies;
+    assert.deepEqual(proxies.filter((p) => p.role === "sidecar").map((p) => p.gateway).sort(), dump.workloads.map((w) => w.workload).sort());
+    // gateway -> productpage's sidecar -> productpage -> its sidecar -> details / reviews
+    // (-> ratings), every hop between sidecars mTLS; reviews split across versions.
+    const versions = new Set<string>();
+    for (let i = 0; i < 30 && versions.size < 2; i++) {
+      const page = await until("the Bookinfo page through the gateway", async () => {
+        const r = await fetch(`http://127.0.0.1:${gatewayPort}/productpage`);
+        const text = await r.text();
+        return r.status === 200 && text.includes("Book Details") && text.includes("Reviews served by") ? text : undefined;
+      });
+      assert.match(page, /William Shakespeare/, "details answered through the mesh");
+      versions.add(/Reviews served by:?\s*(?:<[^>]*>\s*)*(reviews-v\d)/.exec(page)?.[1] ?? "?");
+    }
+    assert.ok(versions.size >= 2 && !versions.has("?"), `reviews traffic is split across versions: ${[...versions].join(", ")}`);
     // The applications' own output is logged under their names, not mixed raw into up's.
     const logged = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { workload?: string; stream?: string });
     assert.ok(logged.some((l) => l.workload === "bookinfo/productpage-v1" && l.stream !== undefined), stderr);
@@ -62,6 +79,7 @@ test("meshgate up --config examples/bookinfo starts the six Bookinfo application
     child.kill("SIGINT");
     assert.equal(await exited, 0, stderr);
     for (const w of dump.workloads) assert.throws(() => process.kill(w.pid, 0), /ESRCH/, `${w.workload} (pid ${w.pid}) was stopped`);
+    for (const p of proxies) assert.throws(() => process.kill(p.pid, 0), /ESRCH/, `${p.role} proxy ${p.gateway} (pid ${p.pid}) was stopped`);
     for (const port of ports) await assert.rejects(fetch(`http://127.0.0.1:${port}/health`));
   } finally {
     child.kill("SIGKILL");
