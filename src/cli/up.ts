@@ -10,6 +10,7 @@ import { parseHostPort } from "../runtime/admin-server.js";
 import { startEmbedded } from "../runtime/embedded.js";
 import { createLogger, type LogFormat } from "../telemetry/logger.js";
 import type { SetExitCode } from "./commands.js";
+import { gatewayUrlLines } from "./gateway-urls.js";
 import { collect } from "./options.js";
 
 export function registerUp(program: Command, setExit: SetExitCode): void {
@@ -59,7 +60,9 @@ export function registerUp(program: Command, setExit: SetExitCode): void {
       if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--gateway-workers must be a whole number of at least 1, got "${opts.gatewayWorkers}"`);
       const logger = createLogger({ format: opts.logFormat });
       const runtime = await startEmbedded({ configPaths: opts.config, admin, debounceMs, logger, controlPlane: { xds, xdsTls, xdsLocal: join(opts.stateDir, "xds.sock"), stateDir: opts.stateDir, debounceMs: xdsDebounceMs, rateLimitService }, gateways: { workers, logFormat: opts.logFormat }, workloads: opts.workloads, ...(opts.redis !== undefined ? { rateLimit: { redisUrl: opts.redis } } : {}) });
-      process.stdout.write(`meshgate is up. Admin: ${runtime.adminUrl}/readyz  ${runtime.adminUrl}/config_dump  ${runtime.adminUrl}/debug/syncz\nxDS: ${runtime.xdsAddress} (plaintext), ${runtime.xdsLocalTarget} (local, this user only)\n${runtime.rateLimits.describe()}\nPress Ctrl-C to stop.\n`);
+      const model = runtime.watcher.current?.result.model;
+      const urls = model ? gatewayUrlLines(model) : [];
+      process.stdout.write(`meshgate is up. Admin: ${runtime.adminUrl}/readyz  ${runtime.adminUrl}/config_dump  ${runtime.adminUrl}/debug/syncz\nxDS: ${runtime.xdsAddress} (plaintext), ${runtime.xdsLocalTarget} (local, this user only)\n${runtime.rateLimits.describe()}\n${urls.map((l) => `${l}\n`).join("")}Press Ctrl-C to stop.\n`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, "shutting down");
