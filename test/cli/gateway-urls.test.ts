@@ -8,6 +8,7 @@ import { gatewayUrlLines } from "../../src/cli/gateway-urls.js";
 import { loadSources } from "../../src/config/index.js";
 import { buildModel } from "../../src/model/index.js";
 import { ROOT } from "../helpers/cli.js";
+import { GATEWAY_CLASS } from "../helpers/gateway-harness.js";
 import { modelOf } from "../helpers/model.js";
 
 test("the Bookinfo example: the ingress URL and a curl of /productpage", async () => {
@@ -17,11 +18,7 @@ test("the Bookinfo example: the ingress URL and a curl of /productpage", async (
 });
 
 test("a Gateway with an address: its URLs use it; a prefix match serves as the example when no exact one exists", () => {
-  const model = modelOf(`apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: meshgate }
-spec: { controllerName: meshgate.dev/gateway-controller }
----
+  const model = modelOf(`${GATEWAY_CLASS}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: edge, namespace: infra }
