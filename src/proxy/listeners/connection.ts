@@ -81,3 +81,27 @@ interface HttpMessageLike {
   shouldKeepAlive: boolean;
   once(event: "finish", cb: () => void): unknown;
 }
+
+/** What an exchange (HTTP/1.1 or HTTP/2) reads from its connection instead of the socket. */
+export abstract class ConnectionFacts {
+  constructor(readonly conn: Connection) {}
+
+  get scheme(): "http" | "https" {
+    return this.conn.scheme;
+  }
+  get remoteAddress(): string {
+    return this.conn.remoteAddress;
+  }
+  get remotePort(): number {
+    return this.conn.remotePort;
+  }
+  get localAddress(): string {
+    return this.conn.localAddress;
+  }
+  get localPort(): number {
+    return this.conn.localPort;
+  }
+  get tls(): DownstreamTls | undefined {
+    return this.conn.tls;
+  }
+}

@@ -4,24 +4,23 @@
 
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import type { DownstreamRequest, DownstreamResponse, DownstreamTls, HeaderMap } from "../contracts.js";
-import { kConnection, type Connection, type WithConnection } from "./connection.js";
+import type { DownstreamRequest, DownstreamResponse, HeaderMap } from "../contracts.js";
+import { ConnectionFacts, kConnection, type Connection, type WithConnection } from "./connection.js";
 
-export class Http1Exchange implements DownstreamRequest, DownstreamResponse {
+export class Http1Exchange extends ConnectionFacts implements DownstreamRequest, DownstreamResponse {
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    readonly conn: Connection,
-  ) {}
+    conn: Connection,
+  ) {
+    super(conn);
+  }
 
   get protocol(): "http/1.1" {
     return "http/1.1";
   }
   get method(): string {
     return this.req.method!;
-  }
-  get scheme(): "http" | "https" {
-    return this.conn.scheme;
   }
   get authority(): string {
     return this.req.headers.host ?? "";
@@ -39,21 +38,6 @@ export class Http1Exchange implements DownstreamRequest, DownstreamResponse {
   get hasBody(): boolean {
     const h = this.req.headers;
     return (h["content-length"] !== undefined && h["content-length"] !== "0") || h["transfer-encoding"] !== undefined;
-  }
-  get remoteAddress(): string {
-    return this.conn.remoteAddress;
-  }
-  get remotePort(): number {
-    return this.conn.remotePort;
-  }
-  get localAddress(): string {
-    return this.conn.localAddress;
-  }
-  get localPort(): number {
-    return this.conn.localPort;
-  }
-  get tls(): DownstreamTls | undefined {
-    return this.conn.tls;
   }
 
   get headersSent(): boolean {

@@ -14,9 +14,9 @@
 import * as http2 from "node:http2";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Readable } from "node:stream";
-import type { DownstreamRequest, DownstreamResponse, DownstreamTls, HeaderMap } from "../contracts.js";
+import type { DownstreamRequest, DownstreamResponse, HeaderMap } from "../contracts.js";
 import { teAcceptsTrailers } from "../http/hop-by-hop.js";
-import { kConnection, type Connection, type WithConnection } from "./connection.js";
+import { ConnectionFacts, kConnection, type Connection, type WithConnection } from "./connection.js";
 import type { ListenerStats } from "./listener-stats.js";
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -27,7 +27,7 @@ type WithExchange = { [kExchange]?: Http2Exchange };
 /** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); node:http2 would throw on them. */
 const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host"]);
 
-export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
+export class Http2Exchange extends ConnectionFacts implements DownstreamRequest, DownstreamResponse {
   private plainHeaders: HeaderMap | undefined = undefined;
   private status = 0;
   private responseHeaders: HeaderMap | undefined = undefined;
@@ -42,9 +42,11 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
   constructor(
     readonly stream: ServerHttp2Stream,
     readonly h2Headers: IncomingHttpHeaders,
-    readonly conn: Connection,
+    conn: Connection,
     private readonly stats: ListenerStats,
-  ) {}
+  ) {
+    super(conn);
+  }
 
   /** Starts the stream's timeouts (the chain's limits when the stream arrived). */
   armTimeouts(requestTimeoutMs: number, streamIdleTimeoutMs: number): void {
@@ -95,9 +97,6 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
   get method(): string {
     return this.h2Headers[":method"]!;
   }
-  get scheme(): "http" | "https" {
-    return this.conn.scheme;
-  }
   get authority(): string {
     return this.h2Headers[":authority"] ?? this.h2Headers.host ?? "";
   }
@@ -113,21 +112,6 @@ export class Http2Exchange implements DownstreamRequest, DownstreamResponse {
   /** END_STREAM on the request's HEADERS frame: nothing follows. */
   get hasBody(): boolean {
     return !this.stream.endAfterHeaders;
-  }
-  get remoteAddress(): string {
-    return this.conn.remoteAddress;
-  }
-  get remotePort(): number {
-    return this.conn.remotePort;
-  }
-  get localAddress(): string {
-    return this.conn.localAddress;
-  }
-  get localPort(): number {
-    return this.conn.localPort;
-  }
-  get tls(): DownstreamTls | undefined {
-    return this.conn.tls;
   }
 
   get headersSent(): boolean {
