@@ -141,7 +141,7 @@ export class ConnectionManager {
         r.then(
           (done) => {
             if (res.closed) return;
-            if (done.action === "respond") return localReply(res, done.status, done.body, done.headers, responseMutations(d, picked), varsOf(req));
+            if (done.action === "respond") return localReply(res, done.status, done.body, withAdded(done.headers, ctx), responseMutations(d, picked), varsOf(req));
             this.#runFilters(filters, i + 1, ctx, req, res, hcm, d, picked, path);
           },
           (e: unknown) => {
@@ -151,29 +151,30 @@ export class ConnectionManager {
         );
         return;
       }
-      if (r.action === "respond") return localReply(res, r.status, r.body, r.headers, responseMutations(d, picked), varsOf(req));
+      if (r.action === "respond") return localReply(res, r.status, r.body, withAdded(r.headers, ctx), responseMutations(d, picked), varsOf(req));
     }
-    this.#act(req, res, hcm, d, picked, path);
+    this.#act(req, res, hcm, d, picked, path, ctx.responseHeadersToAdd);
   }
 
-  #act(req: DownstreamRequest, res: DownstreamResponse, hcm: CompiledHcm, d: RouteDecision, picked: PickedCluster | undefined, path: string): void {
+  /** `added`: headers the filters put on every response of this request (FilterContext.responseHeadersToAdd). */
+  #act(req: DownstreamRequest, res: DownstreamResponse, hcm: CompiledHcm, d: RouteDecision, picked: PickedCluster | undefined, path: string, added?: HeaderMap): void {
     switch (d.kind) {
       case "redirect":
         drain(req);
-        return localReply(res, d.status, "", { location: d.location }, d.responseHeaders, varsOf(req));
+        return localReply(res, d.status, "", added ? { ...added, location: d.location } : { location: d.location }, d.responseHeaders, varsOf(req));
       case "direct":
         drain(req);
-        return localReply(res, d.status, d.body ?? "", d.headers, d.responseHeaders, varsOf(req));
+        return localReply(res, d.status, d.body ?? "", added ? { ...added, ...d.headers } : d.headers, d.responseHeaders, varsOf(req));
       case "forward":
-        return this.#forward(req, res, hcm, d, picked!, path);
+        return this.#forward(req, res, hcm, d, picked!, path, added);
     }
   }
 
-  #forward(req: DownstreamRequest, res: DownstreamResponse, hcm: CompiledHcm, d: ForwardDecision, picked: PickedCluster, path: string): void {
+  #forward(req: DownstreamRequest, res: DownstreamResponse, hcm: CompiledHcm, d: ForwardDecision, picked: PickedCluster, path: string, added: HeaderMap | undefined): void {
     const cluster = this.opts.clusters.get(picked.name);
     if (!cluster) {
       drain(req);
-      return localReply(res, d.clusterNotFoundStatus, "", undefined, picked.responseHeaders, varsOf(req));
+      return localReply(res, d.clusterNotFoundStatus, "", added, picked.responseHeaders, varsOf(req));
     }
     const headers = upstreamHeaders(req, hcm);
     // Header variables are worked out only for routes that use mutations.
@@ -182,6 +183,7 @@ export class ConnectionManager {
     if (host?.kind === "literal") headers.host = host.value;
     const upstreamPath = d.pathRewrite ? rewritePath(d, { path }) : path;
     const exchange = new ForwardExchange(res, picked.responseHeaders, req);
+    if (added) exchange.added = added;
     if (req.upgrade !== undefined) {
       // HTTP/1.1 Upgrade (the listener only marks those the chain enables): no body, no
       // mirrors; the route timeout runs until the upstream answers.
@@ -223,6 +225,8 @@ export class ConnectionManager {
 class ForwardExchange implements UpstreamResponseSink {
   done = false;
   call: UpstreamCall | undefined;
+  /** Headers the filters add to the response (set before the call starts). */
+  added: HeaderMap | undefined;
   /** Registered once as the response's close callback: the client went away mid-exchange. */
   readonly cancel = (): void => {
     if (!this.done) this.call?.cancel();
@@ -238,6 +242,7 @@ class ForwardExchange implements UpstreamResponseSink {
     if (this.res.closed) return false;
     this.#resume = resume;
     removeResponseHopByHop(headers);
+    if (this.added) Object.assign(headers, this.added);
     if (this.mutations.ops.length > 0) applyHeaderMutations(this.mutations, headers, varsOf(this.req));
     this.res.writeHead(status, headers);
     return true;
@@ -289,8 +294,14 @@ class ForwardExchange implements UpstreamResponseSink {
       return;
     }
     const f = failureResponse(error.kind);
-    localReply(this.res, f.status, f.body, f.headers, this.mutations, this.mutations.ops.length > 0 ? varsOf(this.req) : undefined);
+    localReply(this.res, f.status, f.body, this.added ? { ...this.added, ...f.headers } : f.headers, this.mutations, this.mutations.ops.length > 0 ? varsOf(this.req) : undefined);
   }
+}
+
+/** A filter's local reply keeps what earlier filters added (its own headers win). */
+function withAdded(headers: HeaderMap | undefined, ctx: FilterContext): HeaderMap | undefined {
+  const added = ctx.responseHeadersToAdd;
+  return added ? { ...added, ...headers } : headers;
 }
 
 function responseMutations(d: RouteDecision, picked: PickedCluster | undefined): HeaderMutations | undefined {

@@ -179,6 +179,12 @@ export interface FilterContext {
    * Envoy's default (the last x-forwarded-for entry, else the peer address).
    */
   readonly clientAddress?: string;
+  /**
+   * Headers a filter adds to whatever response the request gets, upstream or local (e.g.
+   * the x-ratelimit-* quota headers on allowed requests). Created by the first filter that
+   * needs it; set before the filter chain finishes.
+   */
+  responseHeadersToAdd?: HeaderMap;
 }
 
 /** A filter's verdict: continue, or answer the request locally. */

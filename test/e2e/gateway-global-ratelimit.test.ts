@@ -67,17 +67,13 @@ let users = 0;
  * `count` requests to /api as one fresh user (its own counter), all in one hourly window:
  * if the window turned over meanwhile (counters restart), the burst is repeated.
  */
-async function burst(port: number, count: number): Promise<{ statuses: number[]; last: Awaited<ReturnType<typeof send>> }> {
+async function burst(port: number, count: number): Promise<{ statuses: number[]; first: Awaited<ReturnType<typeof send>>; last: Awaited<ReturnType<typeof send>> }> {
   for (;;) {
     const window = Math.floor(Date.now() / HOUR_MS);
     const user = `user-${process.pid}-${++users}`;
-    const statuses: number[] = [];
-    let last: Awaited<ReturnType<typeof send>> | undefined;
-    for (let i = 0; i < count; i++) {
-      last = await send(port, "/api/items", user);
-      statuses.push(last.status);
-    }
-    if (Math.floor(Date.now() / HOUR_MS) === window) return { statuses, last: last! };
+    const responses: Awaited<ReturnType<typeof send>>[] = [];
+    for (let i = 0; i < count; i++) responses.push(await send(port, "/api/items", user));
+    if (Math.floor(Date.now() / HOUR_MS) === window) return { statuses: responses.map((r) => r.status), first: responses[0]!, last: responses[responses.length - 1]! };
   }
 }
 
@@ -114,6 +110,10 @@ test("a Global limit of N per window: N requests pass, then 429; a changed limit
   // N = 3 per hour and per x-user value.
   const first = await burst(port, 5);
   assert.deepEqual(first.statuses, expected(3, 2));
+  // Allowed responses carry the quota too, counting down; only the limited ones say x-envoy-ratelimited.
+  assert.equal(first.first.headers["x-ratelimit-limit"], "3, 3;w=3600");
+  assert.equal(first.first.headers["x-ratelimit-remaining"], "2");
+  assert.equal(first.first.headers["x-envoy-ratelimited"], undefined);
   assert.equal(first.last.headers["x-envoy-ratelimited"], "true");
   assert.equal(first.last.headers["x-ratelimit-limit"], "3, 3;w=3600");
   assert.equal(first.last.headers["x-ratelimit-remaining"], "0");

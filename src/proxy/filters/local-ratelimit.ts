@@ -166,7 +166,11 @@ export class LocalLimiter {
       }
     }
     if (!limitedBy && (!matched || this.alwaysConsumeDefault) && !this.defaultBucket.consume()) limitedBy = this.defaultBucket;
-    if (!limitedBy) return CONTINUE;
+    if (!limitedBy) {
+      // Allowed: the quota headers name the bucket closest to running out.
+      if (this.xRateLimitHeaders) quotaHeaders(tightest(matched, !matched || this.alwaysConsumeDefault ? this.defaultBucket : undefined), (ctx.responseHeadersToAdd ??= {}));
+      return CONTINUE;
+    }
     const enforced = this.enforced >= 1 || (this.enforced > 0 && Math.random() < this.enforced);
     if (!enforced) {
       for (const h of this.requestHeadersWhenNotEnforced) setHeader(ctx.headers, h);
@@ -174,13 +178,23 @@ export class LocalLimiter {
     }
     const headers: HeaderMap = {};
     for (const h of this.responseHeaders) setHeader(headers, h);
-    if (this.xRateLimitHeaders) {
-      headers["x-ratelimit-limit"] = String(limitedBy.maxTokens);
-      headers["x-ratelimit-remaining"] = String(limitedBy.remaining());
-      headers["x-ratelimit-reset"] = String(Math.ceil(limitedBy.resetMs() / 1000));
-    }
+    if (this.xRateLimitHeaders) quotaHeaders(limitedBy, headers);
     return localReply(ctx, this.status, LOCAL_RATE_LIMITED_BODY, headers, this.resourceExhausted ? 8 : undefined);
   }
+}
+
+/** x-ratelimit-* (draft-polli-ratelimit-headers-03) for one bucket. */
+function quotaHeaders(b: TokenBucket, headers: HeaderMap): void {
+  headers["x-ratelimit-limit"] = String(b.maxTokens);
+  headers["x-ratelimit-remaining"] = String(b.remaining());
+  headers["x-ratelimit-reset"] = String(Math.ceil(b.resetMs() / 1000));
+}
+
+/** Of the buckets a request drew from, the one with the fewest tokens left. */
+function tightest(matched: readonly TokenBucket[] | undefined, defaultBucket: TokenBucket | undefined): TokenBucket {
+  let t = defaultBucket ?? matched![0]!;
+  for (const b of matched ?? []) if (b.remaining() < t.remaining()) t = b;
+  return t;
 }
 
 function bucket(value: unknown, where: Where, now: () => number): TokenBucket {

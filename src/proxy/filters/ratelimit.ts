@@ -114,9 +114,8 @@ export function compileRateLimit(name: string, config: Obj, deps: { rateLimitSer
     return failureModeDeny ? localReply(ctx, errorStatus, "") : CONTINUE;
   }
 
-  function limited(ctx: FilterContext, r: RlsResponse): FilterResult {
-    const headers: HeaderMap = {};
-    if (!noEnvoyHeader) headers["x-envoy-ratelimited"] = "true";
+  /** Headers every answer of the service puts on the response: its own and, if asked, the quota (x-ratelimit-*). */
+  function quotaHeaders(r: RlsResponse, headers: HeaderMap): HeaderMap {
     for (const h of r.responseHeadersToAdd ?? []) headers[h.key.toLowerCase()] = h.value;
     if (xHeaders === "DRAFT_VERSION_03") {
       // As Envoy writes them: the limit with the least remaining, then every limit's quota
@@ -135,7 +134,20 @@ export function compileRateLimit(name: string, config: Obj, deps: { rateLimitSer
         if (tightest.durationUntilResetMs !== undefined) headers["x-ratelimit-reset"] = String(Math.ceil(tightest.durationUntilResetMs / 1000));
       }
     }
-    return localReply(ctx, limitedStatus, "", headers, resourceExhausted ? 8 : undefined);
+    return headers;
+  }
+
+  function limited(ctx: FilterContext, r: RlsResponse): FilterResult {
+    const headers: HeaderMap = {};
+    if (!noEnvoyHeader) headers["x-envoy-ratelimited"] = "true";
+    return localReply(ctx, limitedStatus, "", quotaHeaders(r, headers), resourceExhausted ? 8 : undefined);
+  }
+
+  /** Allowed: the request goes on with the service's request headers, and the response gets its quota headers. */
+  function allowed(ctx: FilterContext, r: RlsResponse): FilterResult {
+    for (const h of r.requestHeadersToAdd ?? []) ctx.headers[h.key.toLowerCase()] = h.value;
+    if (xHeaders === "DRAFT_VERSION_03" || (r.responseHeadersToAdd?.length ?? 0) > 0) quotaHeaders(r, (ctx.responseHeadersToAdd ??= {}));
+    return CONTINUE;
   }
 
   return {
@@ -165,9 +177,7 @@ export function compileRateLimit(name: string, config: Obj, deps: { rateLimitSer
         } catch (e) {
           return resolve(failed(ctx, `unreadable response: ${(e as Error).message}`));
         }
-        if (r.overallCode === "OVER_LIMIT") return resolve(limited(ctx, r));
-        for (const h of r.requestHeadersToAdd ?? []) ctx.headers[h.key.toLowerCase()] = h.value;
-        resolve(CONTINUE);
+        resolve(r.overallCode === "OVER_LIMIT" ? limited(ctx, r) : allowed(ctx, r));
       });
     });
   }

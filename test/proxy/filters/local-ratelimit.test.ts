@@ -157,7 +157,13 @@ test("x-ratelimit headers, response headers and status when configured; gRPC get
     },
     ROUTER,
   ]);
-  assert.deepEqual(await run(filters, ctxOf()), { action: "continue" });
+  // Allowed: the quota goes on the response through the context, not as a local reply.
+  const allowed = ctxOf();
+  assert.deepEqual(await run(filters, allowed), { action: "continue" });
+  assert.equal(allowed.responseHeadersToAdd?.["x-ratelimit-limit"], "1");
+  assert.equal(allowed.responseHeadersToAdd?.["x-ratelimit-remaining"], "0");
+  assert.ok(Number(allowed.responseHeadersToAdd?.["x-ratelimit-reset"]) > 0);
+  assert.equal(allowed.responseHeadersToAdd?.["x-limited-by"], undefined, "responseHeadersToAdd is for limited requests only");
   const r = (await run(filters, ctxOf())) as Obj;
   assert.equal(r.status, 503);
   assert.equal(r.headers["x-limited-by"], "meshgate");

@@ -58,8 +58,16 @@ test("two gateways share one limit through the rate limit service and Redis", as
   const b = gatewayFilters(hf, await rls(yaml, "shared-gw:"));
   assert.deepEqual(a.map((f) => f.name), ["envoy.filters.http.ratelimit"]);
   const codes = [];
-  for (let i = 0; i < 6; i++) codes.push(await status(i % 2 === 0 ? a : b, { route, headers: { "x-user": "alice" }, remoteAddress: "10.1.1.1" }));
+  const remaining: unknown[] = [];
+  for (let i = 0; i < 6; i++) {
+    const ctx = ctxOf({ route, headers: { "x-user": "alice" }, remoteAddress: "10.1.1.1" });
+    const r = await run(i % 2 === 0 ? a : b, ctx);
+    codes.push(r.action === "respond" ? r.status : 200);
+    remaining.push(r.action === "respond" ? r.headers?.["x-ratelimit-remaining"] : ctx.responseHeadersToAdd?.["x-ratelimit-remaining"]);
+  }
   assert.deepEqual(codes, [200, 200, 200, 429, 429, 429]);
+  // Allowed requests get the quota on their response too, counting down across both gateways.
+  assert.deepEqual(remaining, ["2", "1", "0", "0", "0", "0"]);
   const limited = (await run(a, ctxOf({ route, headers: { "x-user": "alice" } }))) as Obj;
   // x-ratelimit-* as Envoy writes them (the translator asks for DRAFT_VERSION_03, as Envoy Gateway does).
   const reset = Number(limited.headers["x-ratelimit-reset"]);
