@@ -48,6 +48,16 @@ import {
  */
 export const PUSH_ORDER: readonly ResourceKind[] = ["secret", "cluster", "endpoint", "listener", "route"];
 
+/**
+ * Kinds held back while the proxy warms new clusters. Sending them in order is not enough:
+ * Envoy asks for a new cluster's endpoints only after it took the CDS response, and a route
+ * that names a cluster still warming answers 503 (no cluster) meanwhile. So listeners and
+ * routes follow once the proxy has ACKed the clusters and holds the endpoints of every
+ * cluster it was sent — or after `warmingHoldMs`, so a proxy that never warms still gets them.
+ */
+const HELD_WHILE_WARMING: ReadonlySet<ResourceKind> = new Set(["listener", "route"]);
+const DEFAULT_WARMING_HOLD_MS = 5_000;
+
 /** Kinds whose SotW responses carry the full set: a resource left out is a resource removed. */
 const FULL_STATE: ReadonlySet<ResourceKind> = new Set(["listener", "cluster"]);
 
@@ -75,6 +85,8 @@ export interface AdsServerOptions {
   readonly snapshot?: SnapshotSet;
   /** Updates within this window are pushed once, with the newest snapshot (default 100 ms). */
   readonly debounceMs?: number;
+  /** Longest wait for a proxy to warm new clusters before listeners and routes are pushed anyway (default 5 s). */
+  readonly warmingHoldMs?: number;
   readonly logger?: Logger;
   readonly tracker?: ConvergenceTracker;
   /** Sent as `control_plane.identifier` in every response. */
@@ -92,6 +104,8 @@ interface Subscription {
   known: Map<string, string | null>;
   /** The latest nonce sent for this type; ACKs and NACKs for older nonces are stale. */
   nonce: string | undefined;
+  /** The latest response is neither ACKed nor NACKed yet. */
+  awaiting: boolean;
   /** What the latest response changed in `known`, to undo when the proxy NACKs it. */
   undo: [string, string | null | undefined][];
   /** The ResourceSet last compared with, to skip unchanged types without looking inside. */
@@ -112,6 +126,8 @@ interface Stream {
   identity: string | undefined;
   readonly subs: Map<ResourceKind, Subscription>;
   closed: boolean;
+  /** Pushes of listeners and routes waiting for the proxy to warm new clusters (HELD_WHILE_WARMING). */
+  held: { readonly timer: NodeJS.Timeout } | undefined;
 }
 
 let nextNonce = 0;
@@ -124,6 +140,7 @@ export class AdsServer {
   private readonly server: grpc.Server;
   private readonly log: Logger;
   private readonly debounceMs: number;
+  private readonly warmingHoldMs: number;
   private readonly streams = new Map<number, Stream>();
   private readonly controlPlane: Uint8Array;
   private current: SnapshotSet | undefined;
@@ -138,6 +155,7 @@ export class AdsServer {
     this.tracker = options.tracker ?? new ConvergenceTracker();
     this.log = options.logger ?? createLogger({ level: "silent" });
     this.debounceMs = options.debounceMs ?? 100;
+    this.warmingHoldMs = options.warmingHoldMs ?? DEFAULT_WARMING_HOLD_MS;
     this.controlPlane = controlPlaneBytes(options.controlPlaneId ?? "meshgate");
     this.server = new grpc.Server(options.grpcOptions);
     this.server.addService(adsServiceDefinition(), {
@@ -280,6 +298,7 @@ export class AdsServer {
       secretsAllowed: false,
       identity: undefined,
       subs: new Map(),
+      held: undefined,
       closed: false,
     };
     call.on("data", (buf: Buffer) => {
@@ -302,6 +321,8 @@ export class AdsServer {
       else this.onDeltaRequest(stream, kind, req as DeltaRequest);
     });
     const end = () => {
+      if (stream.held) clearTimeout(stream.held.timer);
+      stream.held = undefined;
       if (!stream.closed) {
         stream.closed = true;
         call.end();
@@ -370,6 +391,7 @@ export class AdsServer {
     // A new subscription, or a reconnected proxy: answer with the current state.
     let force = req.responseNonce === "" || !existing;
     if (req.responseNonce !== "" && req.responseNonce === sub.nonce) {
+      sub.awaiting = false;
       if (req.errorDetail) this.onNack(stream, sub, req.errorDetail, req.versionInfo);
       else this.tracker.acked(stream.id, kind, req.responseNonce);
     }
@@ -381,6 +403,7 @@ export class AdsServer {
       force = true;
     }
     if (force && this.current) this.respondSotw(stream, sub, this.nodeSnapshot(stream, this.current), true);
+    this.releaseIfWarm(stream);
   }
 
   /**
@@ -435,6 +458,7 @@ export class AdsServer {
     sub.answerNext = false;
     const nonce = (++nextNonce).toString(36);
     sub.nonce = nonce;
+    sub.awaiting = true;
     sub.responded = true;
     this.tracker.sent(stream.id, sub.kind, node.version, nonce);
     stream.call.write(encodeSotwResponse(node.version, sub.typeUrl, nonce, out, this.controlPlane));
@@ -454,6 +478,7 @@ export class AdsServer {
       return s;
     });
     if (req.responseNonce !== "" && req.responseNonce === sub.nonce) {
+      sub.awaiting = false;
       if (req.errorDetail) this.onNack(stream, sub, req.errorDetail, "");
       else this.tracker.acked(stream.id, kind, req.responseNonce);
     }
@@ -483,6 +508,7 @@ export class AdsServer {
     }
     if (!sub.wildcard && first) for (const n of [...sub.known.keys()]) if (!sub.names.has(n)) sub.known.delete(n);
     if (changed && this.current) this.respondDelta(stream, sub, this.nodeSnapshot(stream, this.current), first ? "initial" : "subscription");
+    this.releaseIfWarm(stream);
   }
 
   /**
@@ -532,6 +558,7 @@ export class AdsServer {
     sub.answerNext = false;
     const nonce = (++nextNonce).toString(36);
     sub.nonce = nonce;
+    sub.awaiting = true;
     sub.responded = true;
     this.tracker.sent(stream.id, sub.kind, node.version, nonce);
     stream.call.write(encodeDeltaResponse(node.version, sub.typeUrl, nonce, out, [...removed, ...goneFromWildcard], this.controlPlane));
@@ -560,15 +587,68 @@ export class AdsServer {
       if (stream.closed) continue;
       const node = this.nodeSnapshot(stream, set);
       this.tracker.setTarget(stream.id, node.version);
-      for (const kind of PUSH_ORDER) {
-        const sub = stream.subs.get(kind);
-        if (!sub) continue;
-        if (stream.flavour === "sotw") this.respondSotw(stream, sub, node, !sub.responded);
-        else this.respondDelta(stream, sub, node, sub.responded ? "push" : "initial");
-      }
+      this.push(stream, node, false);
     }
     // Last: measured against the new version only once every stream has been offered it.
     this.tracker.versionApplied(set.version);
+  }
+
+  /**
+   * Pushes a snapshot to one stream in PUSH_ORDER, holding listeners and routes while new
+   * clusters warm; `release` pushes only what was held.
+   */
+  private push(stream: Stream, node: NodeSnapshot, release: boolean): void {
+    let hold = false;
+    for (const kind of PUSH_ORDER) {
+      const sub = stream.subs.get(kind);
+      if (!sub) continue;
+      const held = HELD_WHILE_WARMING.has(kind);
+      if (release ? !held : held && (hold ||= this.warming(stream, node))) continue;
+      if (stream.flavour === "sotw") this.respondSotw(stream, sub, node, !sub.responded);
+      else this.respondDelta(stream, sub, node, sub.responded ? "push" : "initial");
+    }
+    if (hold) {
+      if (!stream.held) {
+        const timer = setTimeout(() => {
+          if (!stream.held || stream.closed || !this.current) return;
+          this.log.warn({ node: stream.nodeId, waitedMs: this.warmingHoldMs }, "proxy did not warm its new clusters in time; pushing listeners and routes anyway");
+          stream.held = undefined;
+          this.push(stream, this.nodeSnapshot(stream, this.current), true);
+        }, this.warmingHoldMs);
+        timer.unref();
+        stream.held = { timer };
+      }
+    } else if (stream.held) {
+      clearTimeout(stream.held.timer);
+      stream.held = undefined;
+    }
+  }
+
+  /** After an ACK, NACK or subscription change: pushes what was held once the proxy is warm. */
+  private releaseIfWarm(stream: Stream): void {
+    if (!stream.held || stream.closed || !this.current) return;
+    const node = this.nodeSnapshot(stream, this.current);
+    if (!this.warming(stream, node)) this.push(stream, node, true);
+  }
+
+  /**
+   * The proxy has a cluster response it has not ACKed, or a cluster it holds lacks the
+   * current endpoints (not yet asked for, sent, or ACKed). A NACKed cluster response ends
+   * the wait: those clusters will not warm.
+   */
+  private warming(stream: Stream, node: NodeSnapshot): boolean {
+    const clusters = stream.subs.get("cluster");
+    if (!clusters) return false;
+    if (clusters.awaiting) return true;
+    const assignments = node.resources.endpoint;
+    if (!assignments || assignments.size === 0) return false;
+    const eds = stream.subs.get("endpoint");
+    if (eds?.awaiting) return true;
+    for (const name of clusters.known.keys()) {
+      const r = assignments.get(name);
+      if (r && eds?.known.get(name) !== r.version) return true;
+    }
+    return false;
   }
 
   private nodeSnapshot(stream: Stream, set: SnapshotSet): NodeSnapshot {
@@ -615,7 +695,7 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 function newSubscription(kind: ResourceKind): Subscription {
-  return { kind, typeUrl: TYPE_URLS[kind], wildcard: false, names: new Set(), known: new Map(), nonce: undefined, undo: [], lastSet: undefined, responded: false, answerNext: false };
+  return { kind, typeUrl: TYPE_URLS[kind], wildcard: false, names: new Set(), known: new Map(), nonce: undefined, awaiting: false, undo: [], lastSet: undefined, responded: false, answerNext: false };
 }
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {

@@ -180,3 +180,34 @@ test("Delta: a NACK keeps the proxy's previous resources in the server's view; t
   assert.equal(p.types.CDS!.nacked, null);
   c.close();
 });
+
+test("Delta: listeners and routes that follow a new cluster wait for the cluster and its endpoints to be ACKed", async (t) => {
+  const { server, channel } = await startAds(t, set("v1"));
+  const c = new DeltaClient(channel(), ID);
+  for (const [typeUrl, subscribe] of [
+    [TYPE_URLS.cluster, []],
+    [TYPE_URLS.endpoint, ["shop/cart", "shop/pay"]],
+    [TYPE_URLS.listener, []],
+    [TYPE_URLS.route, ["shop/cart"]],
+  ] as const) {
+    c.send({ typeUrl, subscribe: [...subscribe] });
+    c.ack(await c.next());
+  }
+  const fresh = res.cluster("shop/fresh");
+  server.update(set("v2", { cluster: [cart, pay, fresh], endpoint: [cartEps, payEps, res.endpoints("shop/fresh", "10.0.0.3:8080")], route: [res.route("shop/cart", "shop/fresh")] }));
+  const cds = await c.next();
+  assert.equal(cds.typeUrl, TYPE_URLS.cluster);
+  assert.deepEqual(names(cds), ["shop/fresh"]);
+  c.ack(cds);
+  assert.deepEqual(await c.collect(150), [], "the route waits for shop/fresh's endpoints");
+  c.send({ typeUrl: TYPE_URLS.endpoint, subscribe: ["shop/fresh"] });
+  const eds = await c.next();
+  assert.deepEqual(names(eds), ["shop/fresh"]);
+  c.ack(eds);
+  const rds = await c.next();
+  assert.equal(rds.typeUrl, TYPE_URLS.route);
+  assert.deepEqual(names(rds), ["shop/cart"]);
+  c.ack(rds);
+  await waitFor(() => server.syncz().summary.converged);
+  c.close();
+});

@@ -169,7 +169,7 @@ test("SotW: only streams whose resources changed are pushed; the others count as
   cb.close();
 });
 
-test("SotW: EDS/RDS pushes carry only what changed; CDS/LDS always the full set; pushes go CDS, EDS, LDS, RDS", async (t) => {
+test("SotW: EDS/RDS pushes carry only what changed; CDS/LDS always the full set; pushes go CDS, EDS, then LDS, RDS once CDS and EDS are ACKed", async (t) => {
   const { server, channel } = await startAds(t, snapshotSet("v1", { "gateway~infra~edge": edge("v1") }));
   const c = new SotwClient(channel(), "gateway~infra~edge");
   await subscribeAll(c);
@@ -183,7 +183,12 @@ test("SotW: EDS/RDS pushes carry only what changed; CDS/LDS always the full set;
       }),
     }),
   );
-  const pushed = [await c.next(), await c.next(), await c.next(), await c.next()];
+  const pushed = [await c.next(), await c.next()];
+  assert.deepEqual(await c.collect(150), [], "listeners and routes wait while the clusters warm");
+  c.ack(pushed[0]!);
+  assert.deepEqual(await c.collect(150), [], "the endpoints are not ACKed yet");
+  c.ack(pushed[1]!);
+  pushed.push(await c.next(), await c.next());
   assert.deepEqual(
     pushed.map((p) => p.typeUrl),
     [TYPE_URLS.cluster, TYPE_URLS.endpoint, TYPE_URLS.listener, TYPE_URLS.route],
@@ -191,6 +196,66 @@ test("SotW: EDS/RDS pushes carry only what changed; CDS/LDS always the full set;
   assert.deepEqual(names(pushed[0]!), ["shop/cart", "shop/pay"], "CDS: full set although shop/pay is unchanged");
   assert.deepEqual(names(pushed[1]!), ["shop/cart"], "EDS: only the changed assignment");
   assert.deepEqual(names(pushed[3]!), ["edge/http"]);
+  c.close();
+});
+
+test("SotW: a route to a new cluster is pushed only after the proxy took the cluster, asked for its endpoints and ACKed them (make-before-break)", async (t) => {
+  const { server, channel } = await startAds(t, snapshotSet("v1", { "gateway~infra~edge": edge("v1") }));
+  const c = new SotwClient(channel(), "gateway~infra~edge");
+  await subscribeAll(c);
+  // v2: the route moves to shop/new, a cluster the proxy has never seen.
+  server.update(
+    snapshotSet("v2", {
+      "gateway~infra~edge": edge("v2", {
+        cluster: resourceSet(res.cluster("shop/cart"), res.cluster("shop/pay"), res.cluster("shop/new")),
+        endpoint: resourceSet(res.endpoints("shop/cart", "10.0.0.1:8080"), res.endpoints("shop/pay", "10.0.0.2:8080"), res.endpoints("shop/new", "10.0.0.3:8080")),
+        route: resourceSet(res.route("edge/http", "shop/new"), res.route("edge/admin", "shop/pay")),
+      }),
+    }),
+  );
+  const cds = await c.next();
+  assert.equal(cds.typeUrl, TYPE_URLS.cluster);
+  assert.deepEqual(names(cds), ["shop/cart", "shop/new", "shop/pay"]);
+  // Like Envoy: ACK the clusters, then ask for the new cluster's endpoints (an EDS request
+  // naming it, carrying the last EDS nonce).
+  c.ack(cds);
+  assert.deepEqual(await c.collect(150), [], "no route while shop/new has no endpoints at the proxy");
+  const edsBefore = server.syncz().proxies[0]!.types.EDS!.sent!.nonce;
+  c.send({ typeUrl: TYPE_URLS.endpoint, resourceNames: ["shop/cart", "shop/pay", "shop/new"], versionInfo: "v1", responseNonce: edsBefore });
+  const eds = await c.next();
+  assert.equal(eds.typeUrl, TYPE_URLS.endpoint);
+  assert.ok(names(eds).includes("shop/new"));
+  assert.deepEqual(await c.collect(150), [], "the endpoints are sent but not ACKed");
+  c.ack(eds);
+  const rds = await c.next();
+  assert.equal(rds.typeUrl, TYPE_URLS.route);
+  assert.equal(rds.versionInfo, "v2");
+  assert.deepEqual(names(rds), ["edge/http"]);
+  c.ack(rds);
+  await waitFor(() => server.syncz().summary.converged);
+  c.close();
+});
+
+test("SotW: a proxy that never warms its new clusters gets the held listeners and routes after warmingHoldMs", async (t) => {
+  const { server, channel } = await startAds(t, snapshotSet("v1", { "gateway~infra~edge": edge("v1") }), { warmingHoldMs: 300 });
+  const c = new SotwClient(channel(), "gateway~infra~edge");
+  await subscribeAll(c);
+  server.update(
+    snapshotSet("v2", {
+      "gateway~infra~edge": edge("v2", {
+        cluster: resourceSet(res.cluster("shop/cart"), res.cluster("shop/pay"), res.cluster("shop/new")),
+        endpoint: resourceSet(res.endpoints("shop/cart", "10.0.0.1:8080"), res.endpoints("shop/pay", "10.0.0.2:8080"), res.endpoints("shop/new", "10.0.0.3:8080")),
+        route: resourceSet(res.route("edge/http", "shop/new"), res.route("edge/admin", "shop/pay")),
+      }),
+    }),
+  );
+  const cds = await c.next();
+  const started = Date.now();
+  // Never ACKed: after the hold the route comes anyway.
+  const rds = await c.next(3000);
+  assert.equal(rds.typeUrl, TYPE_URLS.route);
+  assert.ok(Date.now() - started >= 250, `held for the warming time (${Date.now() - started} ms)`);
+  assert.equal(cds.typeUrl, TYPE_URLS.cluster);
   c.close();
 });
 
