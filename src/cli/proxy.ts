@@ -1,19 +1,16 @@
 // `meshgate proxy --role gateway --xds ADDR --gateway NAMESPACE/NAME`: a gateway that gets
 // all of its configuration from a control plane over ADS.
 
-import type { X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import type { Command } from "commander";
 import { Option } from "commander";
 import { UsageError } from "../errors.js";
-import { checkChain, parseCertificates, trustDomainOf } from "../pki/index.js";
 import { ProxyRuntime } from "../proxy/proxy-runtime.js";
 import { parseHostPort, startAdminServer } from "../runtime/admin-server.js";
 import { createLogger, type LogFormat } from "../telemetry/logger.js";
-import { spiffeIdsOf } from "../xds/ads-server.js";
 import type { SetExitCode } from "./commands.js";
+import { SvidFileCredentials } from "./xds-credentials.js";
 
 interface ProxyFlags {
   role: string;
@@ -54,12 +51,23 @@ export function registerProxy(program: Command, setExit: SetExitCode): void {
       // A sidecar serves one application's traffic: one process is plenty.
       const workers = Number(opts.workers ?? (sidecar ? 0 : availableParallelism()));
       if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a whole number, got "${opts.workers}"`);
-      const { target, credentials, warning } = xdsConnection(opts);
+      const { target, credentials: xdsCredentials } = xdsConnection(opts);
       const logger = createLogger({ format: opts.logFormat }).child(sidecar ? { workload: ref } : { gateway: ref });
-      if (warning) logger.warn({ xds: target }, warning);
+      let credentials: grpc.ChannelCredentials | (() => grpc.ChannelCredentials);
+      let channelOptions: grpc.ChannelOptions | undefined;
+      if (xdsCredentials instanceof SvidFileCredentials) {
+        if (xdsCredentials.warning) logger.warn({ xds: target }, xdsCredentials.warning);
+        xdsCredentials.logger = logger;
+        credentials = xdsCredentials.get;
+        // The control plane is checked by SPIFFE ID, not name; a name (not the dialled IP) as
+        // SNI keeps Node from warning that an IP address is not a valid TLS server name.
+        channelOptions = { "grpc.ssl_target_name_override": SvidFileCredentials.SERVER_NAME };
+      } else {
+        credentials = xdsCredentials;
+      }
       // Workers log the same way as this process.
       process.env.MESHGATE_LOG_FORMAT = opts.logFormat;
-      const runtime = await ProxyRuntime.start({ nodeId: `${sidecar ? "sidecar" : "gateway"}~${namespace}~${name}`, xdsTarget: target, credentials, workers, logger });
+      const runtime = await ProxyRuntime.start({ nodeId: `${sidecar ? "sidecar" : "gateway"}~${namespace}~${name}`, xdsTarget: target, credentials, ...(channelOptions ? { channelOptions } : {}), workers, logger });
       let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
       if (opts.admin) {
         const a = parseHostPort(opts.admin);
@@ -88,7 +96,7 @@ export function registerProxy(program: Command, setExit: SetExitCode): void {
     });
 }
 
-function xdsConnection(opts: ProxyFlags): { target: string; credentials: grpc.ChannelCredentials; warning?: string } {
+function xdsConnection(opts: ProxyFlags): { target: string; credentials: grpc.ChannelCredentials | SvidFileCredentials } {
   if (opts.xds.startsWith("unix:")) return { target: opts.xds, credentials: grpc.credentials.createInsecure() };
   const a = parseHostPort(opts.xds);
   if (!a) throw new UsageError(`--xds must be HOST:PORT or unix:///path, got "${opts.xds}"`);
@@ -96,55 +104,5 @@ function xdsConnection(opts: ProxyFlags): { target: string; credentials: grpc.Ch
   const given = [opts.tlsCert, opts.tlsKey, opts.tlsCa].filter(Boolean).length;
   if (given === 0) return { target, credentials: grpc.credentials.createInsecure() };
   if (given !== 3) throw new UsageError("--tls-cert, --tls-key and --tls-ca go together (mTLS to the control plane)");
-  const read = (flag: string, file: string) => {
-    try {
-      return readFileSync(file);
-    } catch (e) {
-      throw new UsageError(`${flag}: cannot read ${file}: ${(e as Error).message}`);
-    }
-  };
-  const cert = read("--tls-cert", opts.tlsCert!);
-  const ca = read("--tls-ca", opts.tlsCa!);
-  const pem = (flag: string, text: Buffer) => {
-    try {
-      return parseCertificates(text.toString("utf8"), flag);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  };
-  const chain = pem("--tls-cert", cert);
-  const controlPlane = controlPlaneIdentity(chain);
-  const warning = untrustedClientCertificate(chain, pem("--tls-ca", ca));
-  return {
-    target,
-    ...(warning ? { warning } : {}),
-    credentials: grpc.credentials.createSsl(ca, read("--tls-key", opts.tlsKey!), cert, {
-      // The control plane's certificate is an SVID without a DNS name or IP address, so the
-      // address dialled cannot be checked against it: check its SPIFFE ID instead (the
-      // chain itself is verified against --tls-ca).
-      checkServerIdentity: (_host, peer) => {
-        const presented = spiffeIdsOf(peer.subjectaltname);
-        if (presented.includes(controlPlane)) return undefined;
-        return new Error(`the xDS server is not ${controlPlane}: its certificate presents ${presented.join(", ") || "no SPIFFE ID"}`);
-      },
-    }),
-  };
-}
-
-/** `spiffe://<trust domain of this proxy's SVID>/meshgate/control-plane`: the identity `meshgate up`'s mTLS xDS port presents. */
-function controlPlaneIdentity(chain: readonly X509Certificate[]): string {
-  const td = trustDomainOf(chain[0]!)?.name;
-  if (!td) throw new UsageError("--tls-cert: the certificate holds no spiffe:// URI SAN (issue the proxy's SVID with `meshgate pki issue`)");
-  return `spiffe://${td}/meshgate/control-plane`;
-}
-
-/**
- * The control plane trusts the roots of its meshes, the bundle proxies are given as
- * --tls-ca. A certificate that does not verify against it is refused in the TLS handshake,
- * which the proxy only sees as "failed to connect": say why up front.
- */
-function untrustedClientCertificate(chain: readonly X509Certificate[], roots: readonly X509Certificate[]): string | undefined {
-  const result = checkChain({ presented: chain, roots, role: "client", now: new Date() });
-  if (result.ok) return undefined;
-  return `--tls-cert does not verify against --tls-ca (${result.problems.map((p) => p.message).join("; ")}); the control plane will refuse the connection if it trusts the same roots`;
+  return { target, credentials: new SvidFileCredentials({ cert: opts.tlsCert!, key: opts.tlsKey!, ca: opts.tlsCa! }) };
 }

@@ -23,7 +23,10 @@ export interface ProxyRuntimeOptions {
   readonly nodeId: string;
   /** gRPC target of the control plane's ADS: "host:port" or "unix:///path". */
   readonly xdsTarget: string;
-  readonly credentials: grpc.ChannelCredentials;
+  /** Or a function asked on every connection attempt, so renewed client certificates are picked up on reconnect. */
+  readonly credentials: grpc.ChannelCredentials | (() => grpc.ChannelCredentials);
+  /** Extra grpc-js channel options for the ADS connection. */
+  readonly channelOptions?: grpc.ChannelOptions;
   /** 0: serve in this process. N: N worker processes. */
   readonly workers: number;
   readonly logger: Logger;
@@ -72,6 +75,7 @@ export class ProxyRuntime {
     this.client = new AdsClient({
       target: opts.xdsTarget,
       credentials: opts.credentials,
+      ...(opts.channelOptions ? { channelOptions: opts.channelOptions } : {}),
       nodeId: opts.nodeId,
       logger: opts.logger,
       apply: (set, changed) => this.#apply(set, changed),

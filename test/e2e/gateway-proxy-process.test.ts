@@ -4,9 +4,9 @@
 // configuration and serves real requests; a certificate that does not prove the gateway's
 // identity, or one from another CA, gets nothing, and the reason is logged.
 
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -47,13 +47,10 @@ spec:
 ${serviceYaml("infra", "web", 80, [{ port: backendPort }])}`;
 }
 
-test("meshgate proxy authenticates to the mTLS xDS port with its Mesh-issued SVID and serves; a wrong client certificate gets nothing and is logged", async (t) => {
+/** A control plane with an mTLS xDS port, a gateway config and a backend; `issue` makes SVIDs from the Mesh's CA. */
+async function controlPlane(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), "meshgate-e2e-proxy-"));
-  const foreign = createTestPki("foreign");
-  t.after(() => {
-    foreign.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const configDir = join(dir, "config");
   const stateDir = join(dir, "state");
   mkdirSync(configDir);
@@ -89,6 +86,13 @@ test("meshgate proxy authenticates to the mTLS xDS port with its Mesh-issued SVI
     return { cert: join(out, "chain.pem"), key: join(out, "key.pem") };
   };
   const proxyArgs = (cert: string, key: string) => ["proxy", "--role", "gateway", "--xds", xds, "--gateway", "infra/edge", "--workers", "0", "--tls-cert", cert, "--tls-key", key, "--tls-ca", bundle, "--log-format", "json"];
+  return { dir, port, cp, cpLogs, issue, proxyArgs };
+}
+
+test("meshgate proxy authenticates to the mTLS xDS port with its Mesh-issued SVID and serves; a wrong client certificate gets nothing and is logged", async (t) => {
+  const { dir, port, cp, cpLogs, issue, proxyArgs } = await controlPlane(t);
+  const foreign = createTestPki("foreign");
+  t.after(() => foreign.close());
 
   // Another identity from the same CA: the TLS handshake succeeds, the stream is refused.
   const other = await issue("other", `spiffe://${TRUST_DOMAIN}/ns/infra/sa/someone-else`);
@@ -142,4 +146,31 @@ test("meshgate proxy authenticates to the mTLS xDS port with its Mesh-issued SVI
   assert.equal(echo.path, "/hello");
   await proxy.stop();
   assert.equal((await proxy.exited).code, 0, proxy.lines.join("\n"));
+  assert.deepEqual(proxy.lines.filter((l) => /Warning/.test(l)), [], "no runtime warnings (e.g. an IP address as TLS server name)");
+});
+
+test("meshgate proxy reads renewed --tls-cert/--tls-key files on reconnect; half-written files keep the last good ones", async (t) => {
+  const { dir, cp, issue, proxyArgs } = await controlPlane(t);
+  // The files the proxy is pointed at start with another identity's SVID: refused.
+  const files = { cert: join(dir, "svid.pem"), key: join(dir, "svid.key") };
+  const other = await issue("other", `spiffe://${TRUST_DOMAIN}/ns/infra/sa/someone-else`);
+  copyFileSync(other.cert, files.cert);
+  copyFileSync(other.key, files.key);
+  const proxy = spawnMeshgate(t, proxyArgs(files.cert, files.key));
+  await proxy.waitForLine(/PERMISSION_DENIED.*xDS stream lost/);
+  // A renewal caught half-way (new certificate, old key): not used, and said so.
+  const own = await issue("edge", GATEWAY_ID);
+  copyFileSync(own.cert, files.cert);
+  const mismatch = await proxy.waitForLine(/changed but are not usable/);
+  assert.match(mismatch, /is not the key of the certificate/);
+  // The key arrives: the next attempt presents the gateway's own SVID and is served.
+  copyFileSync(own.key, files.key);
+  const reloaded = await proxy.waitForLine(/xDS client certificate reloaded/);
+  assert.match(reloaded, /spiffe:\/\/e2e\.local\/ns\/infra\/sa\/edge/);
+  await waitFor(
+    () => cp.controlPlane.syncz().proxies.some((p) => p.id === "gateway~infra~edge" && p.status === "SYNCED" && p.identity === GATEWAY_ID),
+    15_000,
+    "the gateway to be in sync with its own identity",
+  );
+  await proxy.stop();
 });

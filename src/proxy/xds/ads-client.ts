@@ -33,7 +33,8 @@ const INVALID_ARGUMENT = 3;
 export interface AdsClientOptions {
   /** gRPC target: `127.0.0.1:15010`, or `unix:///path/xds.sock`. */
   readonly target: string;
-  readonly credentials: grpc.ChannelCredentials;
+  /** Or a function asked on every connection attempt, so renewed client certificates are picked up on reconnect. */
+  readonly credentials: grpc.ChannelCredentials | (() => grpc.ChannelCredentials);
   /** `gateway~<namespace>~<name>` or `sidecar~<namespace>~<workload>`. */
   readonly nodeId: string;
   /**
@@ -199,7 +200,8 @@ export class AdsClient {
   // ---- the stream ---------------------------------------------------------------------
 
   #connect(): void {
-    const client = new grpc.Client(this.#opts.target, this.#opts.credentials, {
+    const creds = this.#opts.credentials;
+    const client = new grpc.Client(this.#opts.target, typeof creds === "function" ? creds() : creds, {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
       // A fresh channel per attempt, not shared with other clients of the process: the
       // reconnect pace is this client's backoff, not a shared subchannel's.
