@@ -9,7 +9,7 @@
 // through a sidecar's outbound HTTP proxy port.
 
 import { createPublicKey, X509Certificate } from "node:crypto";
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
@@ -76,14 +76,16 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
 export { until };
 
 /**
- * Starts `meshgate up` on `files` (name -> YAML) and waits until `proxies` (node ids such as
+ * Starts `meshgate up` on `files` (name -> YAML; `copyFrom`: a directory copied in first,
+ * whose files `files` may replace) and waits until `proxies` (node ids such as
  * `sidecar~ns~name`, `gateway~ns~name`) have connected and applied the configuration.
  */
-export async function startMeshUp(t: TestContext, files: Readonly<Record<string, string>>, proxies: readonly string[]): Promise<MeshUp> {
+export async function startMeshUp(t: TestContext, files: Readonly<Record<string, string>>, proxies: readonly string[], opts: { copyFrom?: string } = {}): Promise<MeshUp> {
   const base = mkdtempSync(join(tmpdir(), "meshgate-mesh-"));
   const configDir = join(base, "config");
   const stateDir = join(base, "state");
-  mkdirSync(configDir);
+  if (opts.copyFrom !== undefined) cpSync(opts.copyFrom, configDir, { recursive: true });
+  else mkdirSync(configDir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(configDir, name), text);
   const proc = spawnMeshgate(t, [
     "up",
@@ -223,13 +225,13 @@ function uriSan(cert: X509Certificate): string | undefined {
 }
 
 /**
- * A GET through a workload's sidecar outbound port (its HTTP proxy), as the application
+ * A request (GET unless told) through a workload's sidecar outbound port (its HTTP proxy), as the application
  * itself would send it: absolute-form target, the Service in Host.
  */
-export function viaSidecar(outboundPort: number, url: string, headers: Record<string, string> = {}): Promise<Outcome> {
+export function viaSidecar(outboundPort: number, url: string, headers: Record<string, string> = {}, method = "GET"): Promise<Outcome> {
   const target = new URL(url);
   return new Promise((resolve) => {
-    const req = httpRequest({ host: "127.0.0.1", port: outboundPort, method: "GET", path: target.href, headers: { ...headers, host: target.host }, agent: false }, (res) => {
+    const req = httpRequest({ host: "127.0.0.1", port: outboundPort, method, path: target.href, headers: { ...headers, host: target.host }, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ kind: "response", status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
