@@ -101,7 +101,7 @@ async function impostor(t: TestContext, port: number): Promise<{ use(ctx: Secure
   };
 }
 
-test("AuthorizationPolicy at the sidecars judges the caller's SVID; callers verify the callee's SPIFFE ID", { timeout: 120_000 }, async (t) => {
+test("AuthorizationPolicy at the sidecars judges the caller's SVID; callers verify the callee's SPIFFE ID", { timeout: 240_000 }, async (t) => {
   const apps = {
     backend: await app(t, "shop", "backend"),
     frontend: await app(t, "shop", "frontend"),
@@ -123,9 +123,9 @@ test("AuthorizationPolicy at the sidecars judges the caller's SVID; callers veri
   const mesh = await startMeshUp(t, files, callers.map((a) => `sidecar~${a.ns}~${a.name}`));
 
   let n = 0;
-  async function call(from: App, to: App, path = "/"): Promise<{ outcome: Outcome; reached: EchoBackend["requests"][number] | undefined }> {
+  async function call(from: App, to: App, path = "/", headers: Record<string, string> = {}): Promise<{ outcome: Outcome; reached: EchoBackend["requests"][number] | undefined }> {
     const unique = `${path}${path.includes("?") ? "&" : "?"}n=${++n}`;
-    const outcome = await viaSidecar(from.outbound, `http://${to.name}.${to.ns}.svc.cluster.local:80${unique}`);
+    const outcome = await viaSidecar(from.outbound, `http://${to.name}.${to.ns}.svc.cluster.local:80${unique}`, headers);
     return { outcome, reached: to.echo.requests.find((r) => r.path === unique) };
   }
 
@@ -159,6 +159,23 @@ test("AuthorizationPolicy at the sidecars judges the caller's SVID; callers veri
         policy("shop", "intruder-only", `{ selector: { matchLabels: { app: frontend } }, action: ALLOW, rules: [{ from: [{ source: { principals: ["cluster.local/ns/shop/sa/intruder"] } }] }] }`),
     });
     assert.deepEqual(await expect("allow", [[frontend, "/", 200], [intruder, "/", 403], [reporter, "/", 403]]), []);
+    // A caller cannot claim another identity with a header: policy reads the certificate, and
+    // the application gets the header its sidecar wrote (Envoy's form), never the caller's.
+    const forged = { "x-forwarded-client-cert": `URI=${id("shop", "frontend")}` };
+    const posing = await call(intruder, apps.backend, "/", forged);
+    assert.equal(posing.outcome.kind === "response" && posing.outcome.status, 403);
+    assert.equal(posing.reached, undefined);
+    const honest = await call(frontend, apps.backend, "/", { "x-forwarded-client-cert": `URI=${id("shop", "admin")}` });
+    assert.match(String(honest.reached?.headers["x-forwarded-client-cert"]), new RegExp(`^By=${id("shop", "backend")};Hash=[0-9a-f]{64};URI=${id("shop", "frontend")}$`));
+  });
+
+  await t.test("ports name the workload's own port (as in Istio), although the sidecar receives the traffic on its inbound port", async () => {
+    await mesh.apply({
+      "policies.yaml":
+        policy("shop", "app-port", `{ selector: { matchLabels: { app: backend } }, rules: [{ from: [{ source: { principals: ["cluster.local/ns/shop/sa/frontend"] } }], to: [{ operation: { ports: ["${apps.backend.echo.port}"] } }] }] }`) +
+        policy("shop", "inbound-port", `{ selector: { matchLabels: { app: backend } }, rules: [{ from: [{ source: { principals: ["cluster.local/ns/shop/sa/intruder"] } }], to: [{ operation: { ports: ["${apps.backend.inbound}"] } }] }] }`),
+    });
+    assert.deepEqual(await expect("ports", [[frontend, "/", 200], [intruder, "/", 403]]), []);
   });
 
   await t.test("ALLOW by namespace and path: the rule's every part must match", async () => {

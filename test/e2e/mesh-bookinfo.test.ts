@@ -53,7 +53,7 @@ async function withFreePorts(yaml: string): Promise<{ yaml: string; ports: Map<s
   return { yaml: docs.join("---"), ports };
 }
 
-test("Bookinfo: every hop is mTLS with the caller's verified identity; policies.yaml is default-deny with explicit ALLOWs", { timeout: 120_000 }, async (t) => {
+test("Bookinfo: every hop is mTLS with the caller's verified identity; policies.yaml is default-deny with explicit ALLOWs", { timeout: 240_000 }, async (t) => {
   const gatewayPort = await freePort();
   const gateway = readFileSync(join(EXAMPLE, "gateway.yaml"), "utf8").replace("port: 8080", `port: ${gatewayPort}`);
   const { yaml: services, ports } = await withFreePorts(readFileSync(join(EXAMPLE, "services.yaml"), "utf8"));

@@ -11,8 +11,9 @@
 //              sidecar's outbound port (the client side picks mTLS or plaintext from the
 //              destination's mode, as Istio's auto mTLS does).
 // STRICT accepts mtls only, PERMISSIVE both, DISABLE plaintext only; a refused probe
-// never reaches the application. The application sees the caller's identity in
-// x-forwarded-client-cert on mTLS only.
+// never reaches the application. The application sees, on mTLS only, what the sidecar
+// verified in x-forwarded-client-cert (Envoy's form: `By=<its own SPIFFE ID>;Hash=<client
+// certificate SHA-256>;URI=<caller's SPIFFE ID>`); a header the client wrote never arrives.
 //
 // The phases rewrite the policies (the config watcher reloads, the sidecars follow) to
 // cover Istio's precedence: workload (selector) over namespace over mesh (root namespace,
@@ -24,7 +25,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect as http2Connect } from "node:http2";
 import { startEcho, type EchoBackend } from "../helpers/echo-backend.js";
-import { directRequest, freePort, startMeshUp, viaSidecar, type MeshUp, type Outcome } from "../helpers/mesh-up.js";
+import { certificateHash, directRequest, freePort, startMeshUp, viaSidecar, type MeshUp, type Outcome } from "../helpers/mesh-up.js";
 import { createTestPki } from "../helpers/test-pki.js";
 
 const TD = "sec.test";
@@ -83,7 +84,7 @@ metadata: { name: ${name}, namespace: ${ns} }
 spec: ${spec}
 `;
 
-test("PeerAuthentication at the sidecars: STRICT refuses plaintext, unknown CAs and missing certificates; modes follow Istio's precedence", { timeout: 120_000 }, async (t) => {
+test("PeerAuthentication at the sidecars: STRICT refuses plaintext, unknown CAs and missing certificates; modes follow Istio's precedence", { timeout: 240_000 }, async (t) => {
   const apps = {
     a1: await app(t, "alpha", "a1"),
     a2: await app(t, "alpha", "a2"),
@@ -104,7 +105,8 @@ test("PeerAuthentication at the sidecars: STRICT refuses plaintext, unknown CAs 
     const path = `/probe/${++probe}`;
     const outcome =
       how === "plaintext"
-        ? await directRequest(a.inbound, path)
+        ? // A client-written header must never reach the application as if the sidecar had verified it.
+          await directRequest(a.inbound, path, undefined, { "x-forwarded-client-cert": `URI=${id("alpha", "forged")}` })
         : how === "mtls"
           ? await directRequest(a.inbound, path, { ca: tester.ca, cert: tester.cert, key: tester.key })
           : await viaSidecar(apps.client.outbound, `http://${a.name}.${a.ns}.svc.cluster.local:80${path}`);
@@ -133,15 +135,17 @@ test("PeerAuthentication at the sidecars: STRICT refuses plaintext, unknown CAs 
         failures.push(`${where}: mTLS did not reach the application: ${JSON.stringify(mtls.outcome).slice(0, 120)}`);
       } else {
         if (mtls.outcome.peerSpiffeId !== id(a.ns, name)) failures.push(`${where}: the sidecar presented ${mtls.outcome.peerSpiffeId}, not ${id(a.ns, name)}`);
-        if (!xfccUri(mtls.reached).includes(id("alpha", "tester"))) failures.push(`${where}: the application saw x-forwarded-client-cert ${String(mtls.reached.headers["x-forwarded-client-cert"])}`);
+        // Envoy's form: the sidecar's own identity, the client certificate's hash, the client's identity.
+        const xfcc = `By=${id(a.ns, name)};Hash=${certificateHash(tester.cert)};URI=${id("alpha", "tester")}`;
+        if (mtls.reached.headers["x-forwarded-client-cert"] !== xfcc) failures.push(`${where}: the application saw x-forwarded-client-cert ${String(mtls.reached.headers["x-forwarded-client-cert"])}, want ${xfcc}`);
       }
 
       const caller = await send(a, "caller");
       if (caller.outcome.kind !== "response" || caller.outcome.status !== 200 || !caller.reached) {
         failures.push(`${where}: the client workload's call failed: ${JSON.stringify(caller.outcome).slice(0, 160)}`);
       } else {
-        const seen = xfccUri(caller.reached);
-        const expected = mode === "DISABLE" ? [] : [id("alpha", "client")];
+        const seen = xfccParts(caller.reached);
+        const expected = mode === "DISABLE" ? [] : [`By=${id(a.ns, name)}`, "Hash", `URI=${id("alpha", "client")}`];
         if (JSON.stringify(seen) !== JSON.stringify(expected)) failures.push(`${where}: the client workload's call arrived as ${JSON.stringify(seen)}, want ${JSON.stringify(expected)}`);
       }
     }
@@ -214,14 +218,11 @@ test("PeerAuthentication at the sidecars: STRICT refuses plaintext, unknown CAs 
   });
 });
 
-/** The URI= elements of the x-forwarded-client-cert the application received. */
-function xfccUri(r: EchoBackend["requests"][number]): string[] {
+/** The elements of the x-forwarded-client-cert the application received (Hash without its value). */
+function xfccParts(r: EchoBackend["requests"][number]): string[] {
   const v = r.headers["x-forwarded-client-cert"];
   if (typeof v !== "string") return [];
-  return v
-    .split(/[;,]/)
-    .filter((kv) => kv.startsWith("URI="))
-    .map((kv) => kv.slice(4));
+  return v.split(";").map((kv) => (/^Hash=[0-9a-f]{64}$/.test(kv) ? "Hash" : kv));
 }
 
 /** A plaintext HTTP/2 request (prior knowledge); "refused" when no response comes. */

@@ -8,7 +8,7 @@
 // member of the mesh), TLS clients that report how a connection ended, and requests
 // through a sidecar's outbound HTTP proxy port.
 
-import { createPublicKey, X509Certificate } from "node:crypto";
+import { createHash, createPublicKey, X509Certificate } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -34,7 +34,7 @@ export interface MeshUp {
    */
   apply(files: Readonly<Record<string, string | undefined>>, proxies?: readonly string[]): Promise<void>;
   /** Waits until the configuration in force is served and applied by `proxies` (node ids). */
-  converged(proxies?: readonly string[]): Promise<void>;
+  converged(proxies?: readonly string[], timeoutMs?: number): Promise<void>;
   /** An X.509-SVID for `spiffeId` issued by the running mesh's CA (`mesh`: the Mesh's name). */
   issueSvid(mesh: string, spiffeId: string): { cert: string; key: string; ca: string };
   /** JSON log lines (stdout and stderr of `up`, its proxies and applications) so far. */
@@ -114,10 +114,11 @@ export async function startMeshUp(t: TestContext, files: Readonly<Record<string,
     await proc.stop();
     rmSync(base, { recursive: true, force: true });
   });
-  const adminUrl = /Admin: (http:\/\/127\.0\.0\.1:\d+)\/readyz/.exec(await proc.waitForLine(/Admin: http/, 30_000))![1]!;
+  const adminUrl = /Admin: (http:\/\/127\.0\.0\.1:\d+)\/readyz/.exec(await proc.waitForLine(/Admin: http/, 60_000))![1]!;
   const tail = () => `last output of meshgate up:\n${proc.lines.slice(-25).join("\n")}`;
 
-  const converged = async (want: readonly string[] = proxies) => {
+  // Generous: a machine busy with other tests starts the proxies (one process each) slowly.
+  const converged = async (want: readonly string[] = proxies, timeoutMs = 30_000) => {
     const dump = await getJson<{ version: number }>(`${adminUrl}/config_dump`);
     const loaded = String(dump.version);
     await until(
@@ -130,7 +131,7 @@ export async function startMeshUp(t: TestContext, files: Readonly<Record<string,
         const ok = want.every((id) => s.proxies.some((p) => p.id === id && p.status === "SYNCED" && p.version === v));
         return ok ? true : undefined;
       },
-      30_000,
+      timeoutMs,
       tail,
     );
   };
@@ -180,22 +181,27 @@ export async function startMeshUp(t: TestContext, files: Readonly<Record<string,
       });
     },
   };
-  await converged();
+  await converged(proxies, 90_000);
   return mesh;
 }
 
 /** How one exchange ended: an HTTP response, or the connection failing before one. */
 export type Outcome = { readonly kind: "response"; readonly status: number; readonly headers: Record<string, string | string[] | undefined>; readonly body: string; readonly peerSpiffeId?: string } | { readonly kind: "refused"; readonly error: string };
 
+/** The SHA-256 (hex) of the first certificate of a PEM chain: x-forwarded-client-cert's Hash. */
+export function certificateHash(chainPem: string): string {
+  return createHash("sha256").update(new X509Certificate(chainPem).raw).digest("hex");
+}
+
 /**
  * One HTTP/1.1 GET straight to a sidecar's inbound port: plaintext, or TLS with the given
  * options (a client certificate or none; the server certificate is checked against `ca`
  * when given, its SPIFFE ID reported). A fresh connection, closed afterwards.
  */
-export function directRequest(port: number, path: string, tls?: Pick<ConnectionOptions, "ca" | "cert" | "key">): Promise<Outcome> {
+export function directRequest(port: number, path: string, tls?: Pick<ConnectionOptions, "ca" | "cert" | "key">, headers: Record<string, string> = {}): Promise<Outcome> {
   return new Promise((resolve) => {
     let peerSpiffeId: string | undefined;
-    const options = { host: "127.0.0.1", port, path, method: "GET", agent: false, headers: { host: "app.test", connection: "close" } } as const;
+    const options = { host: "127.0.0.1", port, path, method: "GET", agent: false, headers: { ...headers, host: "app.test", connection: "close" } } as const;
     const onResponse = (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
