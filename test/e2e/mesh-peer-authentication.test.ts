@@ -23,6 +23,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Agent, request as httpRequest } from "node:http";
 import { connect as http2Connect } from "node:http2";
 import { startEcho, type EchoBackend } from "../helpers/echo-backend.js";
 import { certificateHash, directRequest, freePort, startMeshUp, viaSidecar, type MeshUp, type Outcome } from "../helpers/mesh-up.js";
@@ -215,6 +216,27 @@ test("PeerAuthentication at the sidecars: STRICT refuses plaintext, unknown CAs 
       ].join(""),
     });
     assert.deepEqual(await check("namespace", { a1: "STRICT", a3: "STRICT", b1: "DISABLE", b2: "DISABLE" }), []);
+  });
+
+  await t.test("tightening to STRICT also ends plaintext connections opened while PERMISSIVE was in force", async () => {
+    await mesh.apply({ "policies.yaml": "" });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const get = (path: string) =>
+      new Promise<{ status: number; reused: boolean } | { error: string }>((resolve) => {
+        const req = httpRequest({ host: "127.0.0.1", port: apps.a1.inbound, path, agent, headers: { host: "app.test" } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on("error", (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+        req.end();
+      });
+    assert.deepEqual(await get("/keep-1"), { status: 200, reused: false });
+    assert.deepEqual(await get("/keep-2"), { status: 200, reused: true }, "the connection is kept alive");
+    await mesh.apply({ "policies.yaml": pa("istio-system", "default", "{ mtls: { mode: STRICT } }") });
+    const after = await get("/keep-3");
+    assert.ok("error" in after || after.status !== 200, JSON.stringify(after));
+    assert.equal(apps.a1.echo.requests.some((r) => r.path === "/keep-3"), false, "nothing reached the application after STRICT was in force");
   });
 });
 

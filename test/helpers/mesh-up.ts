@@ -9,7 +9,8 @@
 // through a sidecar's outbound HTTP proxy port.
 
 import { createHash, createPublicKey, X509Certificate } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
@@ -17,10 +18,49 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
 import { encodePem, FastSvidIssuer, generateKeyPair, readCaFolder, SpiffeId } from "../../src/pki/index.js";
-import { freePort } from "./gateway-harness.js";
+import { freePort as freeEphemeralPort } from "./gateway-harness.js";
 import { spawnMeshgate, type MeshgateProcess } from "./meshgate-process.js";
 
-export { freePort };
+/** Ports other tests and examples use on purpose (Bookinfo's, meshgate's defaults). */
+const RESERVED = new Set([8080, 15000, 15010, 15012, 18081, ...[19080, 29080, 39080].flatMap((b) => [0, 1, 2, 3, 4, 5].map((i) => b + i))]);
+const handedOut = new Set<number>();
+
+/** Below the kernel's ephemeral range: where outgoing connections and bind(0) take ports. */
+function ephemeralStart(): number {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+const RANGE = { low: 20_000, high: Math.min(ephemeralStart(), 32_768) };
+
+/**
+ * A port that is free now and is not in the ephemeral range, for something a process
+ * started later binds (a sidecar's ports, a gateway listener). A port from bind(0) would be
+ * in the ephemeral range, where any outgoing connection on the machine (these tests make
+ * many, and so do others running beside them) may take it before the sidecar binds it.
+ */
+export async function freePort(): Promise<number> {
+  if (RANGE.high - RANGE.low < 1000) return freeEphemeralPort();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = RANGE.low + Math.floor(Math.random() * (RANGE.high - RANGE.low));
+    if (handedOut.has(port) || RESERVED.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  return freeEphemeralPort();
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createNetServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
 
 export interface MeshUp {
   readonly configDir: string;
