@@ -11,6 +11,9 @@
 //   shop/intruder   caller, spiffe://authz.test/ns/shop/sa/intruder
 //   other/reporter  caller in another namespace
 //   shop/payments   Service payments; its sidecar's inbound port is held by an impostor
+//                   (an HTTPS server in the test whose certificate each case chooses)
+//   shop/ledger-target  a workload an EndpointSlice of Service ledger (no Workload backs
+//                   ledger) points at
 //
 // Each phase rewrites the policies (the config watcher reloads) and lists, per caller,
 // the answer it must get: 200 with the caller's identity in the application's
