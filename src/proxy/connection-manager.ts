@@ -12,6 +12,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type {
   DownstreamRequest,
   DownstreamResponse,
+  DownstreamTls,
   EnvoyResource,
   FilterChainRef,
   FilterContext,
@@ -330,10 +331,37 @@ function upstreamHeaders(req: DownstreamRequest, hcm: CompiledHcm): HeaderMap {
   setForwardedProto(out, req.scheme);
   // Never pass on a client certificate header the client wrote itself (Envoy's SANITIZE).
   if (out["x-forwarded-client-cert"] !== undefined) out["x-forwarded-client-cert"] = undefined;
-  if (hcm.forwardClientCertUri && req.tls?.peerSpiffeId) out["x-forwarded-client-cert"] = `URI=${req.tls.peerSpiffeId}`;
+  if (hcm.forwardClientCert.set && req.tls?.peerCertificateHash !== undefined) out["x-forwarded-client-cert"] = clientCertHeader(req.tls, hcm.forwardClientCert.uri);
   if (hcm.generateRequestId) ensureRequestId(out);
   // Bodies are re-framed for the upstream: its client sets content-length or chunking itself.
   return out;
+}
+
+/**
+ * x-forwarded-client-cert as Envoy's SANITIZE_SET writes it for a verified client
+ * certificate: `By=` this proxy's own URI SAN(s), `Hash=` the certificate's SHA-256, then
+ * `URI=` each of the client's URI SANs when asked for (an empty `URI=` when it has none), e.g.
+ * `By=spiffe://td/ns/a/sa/server;Hash=5e8d...;URI=spiffe://td/ns/b/sa/client`.
+ */
+export function clientCertHeader(tls: DownstreamTls, uri: boolean): string {
+  let v = "";
+  for (const by of tls.localUriSans ?? []) v += `By=${xfccValue(by)};`;
+  v += `Hash=${tls.peerCertificateHash ?? ""}`;
+  if (!uri) return v;
+  const sans = tls.peerUriSans ?? (tls.peerSpiffeId !== undefined ? [tls.peerSpiffeId] : []);
+  // As in Envoy, the key stays (empty) when the certificate has no URI SAN.
+  if (sans.length === 0) return `${v};URI=`;
+  for (const u of sans) v += `;URI=${xfccValue(u)}`;
+  return v;
+}
+
+/** A value with `,`, `;`, `=` or `"` is quoted (and its quotes escaped), as Envoy does. */
+function xfccValue(v: string): string {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 0x2c || c === 0x3b || c === 0x3d || c === 0x22) return `"${v.replaceAll('"', '\\"')}"`;
+  }
+  return v;
 }
 
 function withoutQuery(path: string): string {

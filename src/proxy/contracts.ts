@@ -23,6 +23,12 @@ export interface DownstreamTls {
   readonly peerSpiffeId?: string;
   /** The client certificate's subject alternative names, as Node prints them. */
   readonly peerSubjectAltName?: string;
+  /** The client certificate's URI SANs, in order (present when a certificate was presented). */
+  readonly peerUriSans?: readonly string[];
+  /** Lowercase hex SHA-256 of the client certificate (DER), when one was presented. */
+  readonly peerCertificateHash?: string;
+  /** The URI SANs of the certificate this proxy presented on the connection. */
+  readonly localUriSans?: readonly string[];
 }
 
 /** One request as the listener received it (HTTP/1.1 or HTTP/2), before routing. */

@@ -18,8 +18,12 @@ export interface CompiledHcm {
   readonly pathOptions: { readonly mergeSlashes: boolean; readonly escapedSlashes: EscapedSlashes };
   readonly filters: readonly HttpFilter[];
   readonly generateRequestId: boolean;
-  /** SANITIZE_SET with uri: replace x-forwarded-client-cert with the verified peer's URI SAN. */
-  readonly forwardClientCertUri: boolean;
+  /**
+   * x-forwarded-client-cert: always removed from what the client sent (Envoy's SANITIZE);
+   * with SANITIZE_SET, set from the verified client certificate instead (see
+   * connection-manager.ts `clientCertHeader`), with its URI SANs when `uri`.
+   */
+  readonly forwardClientCert: { readonly set: boolean; readonly uri: boolean };
 }
 
 // Fields the listeners read (timeouts, limits) or that change nothing for this proxy.
@@ -57,6 +61,13 @@ export function compileHttpConnectionManager(hcm: EnvoyResource, where: string, 
   const escaped = (hcm.pathWithEscapedSlashesAction as EscapedSlashes | "IMPLEMENTATION_SPECIFIC_DEFAULT" | undefined) ?? "KEEP_UNCHANGED";
   const fcc = hcm.forwardClientCertDetails as string | undefined;
   if (fcc !== undefined && fcc !== "SANITIZE" && fcc !== "SANITIZE_SET") throw new ProxyHcmUnsupportedError(where, "forwardClientCertDetails", `${fcc} is not supported (SANITIZE or SANITIZE_SET)`);
+  const details = (hcm.setCurrentClientCertDetails ?? {}) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(details)) {
+    // Only the URI SANs are forwarded; a detail asked for but not written would mislead the application.
+    if (k !== "uri" && v !== false && v !== undefined && !(typeof v === "object" && v !== null && (v as { value?: unknown }).value === false)) {
+      throw new ProxyHcmUnsupportedError(where, `setCurrentClientCertDetails.${k}`, "not supported (only uri is)");
+    }
+  }
   let filters: HttpFilter[];
   try {
     filters = compileHttpFilters((hcm.httpFilters as EnvoyResource[] | undefined) ?? [], { logger: deps.logger, ...(deps.rateLimitService ? { rateLimitService: deps.rateLimitService } : {}) });
@@ -69,6 +80,6 @@ export function compileHttpConnectionManager(hcm: EnvoyResource, where: string, 
     pathOptions: { mergeSlashes: hcm.mergeSlashes === true, escapedSlashes: escaped === "IMPLEMENTATION_SPECIFIC_DEFAULT" ? "KEEP_UNCHANGED" : escaped },
     filters,
     generateRequestId: (hcm.generateRequestId as { value?: boolean } | undefined)?.value !== false,
-    forwardClientCertUri: fcc === "SANITIZE_SET" && (hcm.setCurrentClientCertDetails as { uri?: boolean } | undefined)?.uri === true,
+    forwardClientCert: { set: fcc === "SANITIZE_SET", uri: fcc === "SANITIZE_SET" && details.uri === true },
   };
 }

@@ -256,6 +256,17 @@ describe("the Bookinfo services behind a stand-in outbound proxy", () => {
     assert.match(page.html, /data-stars="5" style="color:red"/);
   });
 
+  test("the request log names the caller a sidecar verified (peer=, from x-forwarded-client-cert), and nothing without one", async () => {
+    const port = apps.ratings!.port;
+    const caller = "spiffe://bookinfo.local/ns/bookinfo/sa/bookinfo-reviews";
+    // As a sidecar writes it: its own identity, the certificate's hash, the caller's URI SAN.
+    const xfcc = `By=spiffe://bookinfo.local/ns/bookinfo/sa/bookinfo-ratings;Hash=9ab3c1;URI=${caller}`;
+    assert.equal((await fetch(`http://127.0.0.1:${port}/ratings/1`, { headers: { "x-request-id": "peer-1", "x-forwarded-client-cert": xfcc } })).status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/ratings/2`, { headers: { "x-request-id": "peer-2" } })).status, 200);
+    await logged(apps.ratings!, new RegExp(`ratings GET /ratings/1 200 [\\d.]+ms request-id=peer-1 peer=${caller}\n`));
+    await logged(apps.ratings!, /ratings GET \/ratings\/2 200 [\d.]+ms request-id=peer-2\n/);
+  });
+
   test("each service answers /health and 404 for unknown paths", async () => {
     for (const name of ["productpage", "reviews-v1", "ratings"]) {
       const health = await fetch(`http://127.0.0.1:${apps[name]!.port}/health`);

@@ -71,6 +71,29 @@ spec:
   assert.equal(r.problems.find((p) => p.code === "MG_UNSUPPORTED")?.blocking, true);
 });
 
+test("a PeerAuthentication with a selector in the root namespace is reported (a warning): Istio applies it to nothing", () => {
+  const r = modelOf(`${base}---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: web-strict, namespace: istio-system }
+spec: { selector: { matchLabels: { app: web } }, mtls: { mode: STRICT } }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: STRICT } }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: web-strict, namespace: infra }
+spec: { selector: { matchLabels: { app: web } }, mtls: { mode: STRICT } }
+`);
+  assert.equal(r.usable, true);
+  const warnings = problemLines(r, "warning").filter((l) => l.startsWith("MG_INVALID_VALUE"));
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0]!, /spec\.selector: a PeerAuthentication with a selector in the root namespace \(istio-system\) applies to no workload/);
+});
+
 test("BackendTLSPolicy needs a ConfigMap with a PEM ca.crt", () => {
   const policy = (cm: string) => `${base}---
 apiVersion: gateway.networking.k8s.io/v1

@@ -8,6 +8,7 @@ import type { PolicyModel } from "../model.js";
 import type { ProblemSink } from "../problem-sink.js";
 import type { AnyResource } from "../resource.js";
 import type { ResourceIndex } from "../resource-index.js";
+import { ROOT_NAMESPACE } from "./root-namespace.js";
 import { GATEWAY_TARGET, GRPCROUTE_TARGET, HTTPROUTE_TARGET, resolvePolicyTargets, SERVICE_TARGET } from "./target-refs.js";
 import { unsupportedBackendTrafficSettings, unsupportedIstioSecuritySettings } from "./unsupported-settings.js";
 
@@ -26,7 +27,13 @@ export function buildPolicies(index: ResourceIndex, sink: ProblemSink): PolicyMo
     out.push(resolvePolicyTargets(index, p, [GATEWAY_TARGET, SERVICE_TARGET], sink, extra));
   }
   for (const p of index.list("RequestAuthentication")) out.push(resolvePolicyTargets(index, p, [GATEWAY_TARGET, SERVICE_TARGET], sink, refuseIstioSettings(p, sink)));
-  for (const p of index.list("PeerAuthentication")) out.push(resolvePolicyTargets(index, p, [], sink));
+  for (const p of index.list("PeerAuthentication")) {
+    if (p.namespace === ROOT_NAMESPACE && Object.keys(p.spec.selector?.matchLabels ?? {}).length > 0) {
+      // Istio reads only mesh-wide policies (no selector) from the root namespace.
+      sink.warning("MG_INVALID_VALUE", p, ["spec", "selector"], `a PeerAuthentication with a selector in the root namespace (${ROOT_NAMESPACE}) applies to no workload, as in Istio; put it in the workloads' namespace, or drop the selector to make it mesh-wide`);
+    }
+    out.push(resolvePolicyTargets(index, p, [], sink));
+  }
   for (const p of index.list("BackendTrafficPolicy")) {
     const extra: Condition[] = [];
     if (p.spec.targetSelectors) {

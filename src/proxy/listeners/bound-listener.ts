@@ -13,7 +13,7 @@ import { Connection, kConnection, type ConnectionOwner, type WithConnection } fr
 import type { HttpServerPool } from "./http-servers.js";
 import type { CompiledChain, CompiledListener } from "./listener-config.js";
 import type { ListenerStats } from "./listener-stats.js";
-import { pickCertificate, sanMatches, spiffeIdOf } from "./tls-contexts.js";
+import { pickCertificate, sanMatches, spiffeIdOf, splitSubjectAltName, uriSansOf, type ServingCertificate } from "./tls-contexts.js";
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
@@ -239,9 +239,10 @@ export function selectTlsChain(config: CompiledListener, serverName: string | un
 function startTls(conn: Connection, chain: CompiledChain, serverName: string | undefined, timer: NodeJS.Timeout, env: ListenerEnv): void {
   const t = chain.tls!;
   conn.chain = chain;
+  const served = pickCertificate(t.certificates, serverName);
   const tlsSocket = new tls.TLSSocket(conn.socket, {
     isServer: true,
-    secureContext: pickCertificate(t.certificates, serverName).context,
+    secureContext: served.context,
     ...(t.alpn !== undefined ? { ALPNProtocols: t.alpn } : {}),
     requestCert: t.requestCert,
     rejectUnauthorized: t.requireCert,
@@ -260,7 +261,7 @@ function startTls(conn: Connection, chain: CompiledChain, serverName: string | u
     clearTimeout(timer);
     // What tls.Server does on handshake completion; node:http2 waits for it otherwise.
     (tlsSocket as unknown as { secureConnecting: boolean }).secureConnecting = false;
-    onHandshakeDone(tlsSocket, conn, chain, serverName, env);
+    onHandshakeDone(tlsSocket, conn, chain, serverName, served, env);
   });
 }
 
@@ -275,9 +276,10 @@ function clientCertificateVerified(tlsSocket: tls.TLSSocket): boolean {
 }
 
 /** Handshake done: verify the peer per the chain, record the TLS facts, then start HTTP. */
-function onHandshakeDone(tlsSocket: tls.TLSSocket, conn: Connection, chain: CompiledChain, serverName: string | undefined, env: ListenerEnv): void {
+function onHandshakeDone(tlsSocket: tls.TLSSocket, conn: Connection, chain: CompiledChain, serverName: string | undefined, served: ServingCertificate, env: ListenerEnv): void {
   const t = chain.tls!;
   let peerSubjectAltName: string | undefined;
+  let peerCertificateHash: string | undefined;
   if (t.requestCert) {
     const peer = tlsSocket.getPeerCertificate();
     const presented = peer !== null && peer !== undefined && Object.keys(peer).length > 0;
@@ -289,6 +291,8 @@ function onHandshakeDone(tlsSocket: tls.TLSSocket, conn: Connection, chain: Comp
         return;
       }
       peerSubjectAltName = peer.subjectaltname;
+      // Node's fingerprint is the SHA-256 of the DER, as colon-separated uppercase hex.
+      peerCertificateHash = peer.fingerprint256.replaceAll(":", "").toLowerCase();
       if (t.sanMatchers !== undefined && !sanMatches(peerSubjectAltName, t.sanMatchers)) {
         env.logger?.debug({ listener: chain.ref.listenerName }, "client certificate SAN not allowed");
         tlsSocket.destroy();
@@ -304,6 +308,8 @@ function onHandshakeDone(tlsSocket: tls.TLSSocket, conn: Connection, chain: Comp
     ...(serverName !== undefined ? { serverName } : {}),
     ...(peerSpiffeId !== undefined ? { peerSpiffeId } : {}),
     ...(peerSubjectAltName !== undefined ? { peerSubjectAltName } : {}),
+    ...(peerCertificateHash !== undefined ? { peerCertificateHash, peerUriSans: peerSubjectAltName ? uriSansOf(splitSubjectAltName(peerSubjectAltName)) : [] } : {}),
+    localUriSans: served.uriSans,
   };
   conn.scheme = "https";
   const servers = env.pool.get(chain.limits);

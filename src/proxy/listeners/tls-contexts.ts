@@ -30,6 +30,8 @@ export interface ServingCertificate {
   readonly context: tls.SecureContext;
   /** Lowercase DNS SANs, e.g. "shop.example", "*.api.example". */
   readonly dnsNames: readonly string[];
+  /** URI SANs (e.g. the SVID's SPIFFE ID): x-forwarded-client-cert's `By`. */
+  readonly uriSans: readonly string[];
 }
 
 /**
@@ -59,7 +61,7 @@ export class SecureContextCache {
       // Session tickets must not survive a certificate or trust change: a new context gets new keys.
       sessionIdContext: key.slice(0, 32),
     });
-    const served = { context, dnsNames: dnsNamesOf(params.certificate.chainPem) };
+    const served = { context, ...namesOf(params.certificate.chainPem) };
     this.next.set(key, served);
     return served;
   }
@@ -85,12 +87,16 @@ function contextKey(p: ContextParams): string {
   return h.digest("hex");
 }
 
-function dnsNamesOf(chainPem: string): string[] {
+function namesOf(chainPem: string): { dnsNames: string[]; uriSans: string[] } {
   const san = new X509Certificate(chainPem).subjectAltName;
-  if (!san) return [];
-  return splitSubjectAltName(san)
-    .filter((e) => e.startsWith("DNS:"))
-    .map((e) => e.slice(4).toLowerCase());
+  if (!san) return { dnsNames: [], uriSans: [] };
+  const all = splitSubjectAltName(san);
+  return { dnsNames: all.filter((e) => e.startsWith("DNS:")).map((e) => e.slice(4).toLowerCase()), uriSans: uriSansOf(all) };
+}
+
+/** The URI SANs among split SAN entries (`URI:` removed). */
+export function uriSansOf(entries: readonly string[]): string[] {
+  return entries.filter((e) => e.startsWith("URI:")).map((e) => e.slice(4));
 }
 
 /**

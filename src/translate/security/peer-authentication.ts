@@ -1,6 +1,8 @@
 // PeerAuthentication -> the inbound mTLS mode of one Workload port, with Istio's precedence:
-// the workload's own policy (selector) over its namespace's policy over the mesh-wide one
-// (root namespace, no selector); `portLevelMtls[port]` over the workload policy's mode;
+// the workload's own policy (selector, in the workload's namespace) over its namespace's
+// policy over the mesh-wide one (root namespace, no selector); a selector policy in the
+// root namespace is ignored, as Istio ignores it (unlike AuthorizationPolicy, where it
+// selects workloads of every namespace); `portLevelMtls[port]` over the workload policy's mode;
 // `UNSET` (or no mtls at all) inherits from the level above; nothing set anywhere means
 // PERMISSIVE, Istio's default. When several policies compete at one level, the oldest
 // wins (creationTimestamp, then namespace/name), as in Istio.
@@ -24,7 +26,7 @@ export function mtlsModeFor(model: Model, workload: WorkloadModel, port: number)
   const unselected = candidates.filter((p) => !workloadSelector(p));
   const mesh = unselected.find((p) => p.resource.namespace === ROOT_NAMESPACE);
   const namespace = unselected.find((p) => p.resource.namespace === workload.namespace && workload.namespace !== ROOT_NAMESPACE);
-  const own = candidates.find((p) => workloadSelector(p) !== undefined);
+  const own = candidates.find((p) => workloadSelector(p) !== undefined && p.resource.namespace !== ROOT_NAMESPACE);
 
   let mode = DEFAULT_MTLS_MODE;
   for (const p of [mesh, namespace, own]) mode = modeOf((p?.resource.spec as Obj | undefined)?.mtls) ?? mode;

@@ -13,16 +13,13 @@
 
 import type { Model, PolicyModel } from "../../model/index.js";
 import { matchesSelector } from "../../model/label-selector.js";
+import { ROOT_NAMESPACE } from "../../model/policies/root-namespace.js";
 import { compare, qualifiedName } from "../policy-order.js";
 import type { ProxyTarget } from "../proxy-target.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/**
- * Istio's root namespace (meshConfig.rootNamespace, `istio-system` by default): policies
- * here without a selector are mesh-wide. Documented in docs/configuration.md.
- */
-export const ROOT_NAMESPACE = "istio-system";
+export { ROOT_NAMESPACE };
 
 export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
 

@@ -134,7 +134,7 @@ export interface Echo {
   headers: Record<string, unknown>;
   remoteAddress: string;
   localPort: number;
-  tls?: { serverName?: string; peerSpiffeId?: string; peerSubjectAltName?: string };
+  tls?: { serverName?: string; peerSpiffeId?: string; peerSubjectAltName?: string; peerUriSans?: readonly string[]; peerCertificateHash?: string; localUriSans?: readonly string[] };
   listener: string;
   chain: string;
   statPrefix: unknown;

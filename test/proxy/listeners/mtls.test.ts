@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { createHash, X509Certificate } from "node:crypto";
 import assert from "node:assert/strict";
 import { ListenerManager } from "../../../src/proxy/listeners/listener-manager.js";
 import { asReceived, caSecret, certSecret, chain, echoHandler, issue, listener, makePki, mapOf, portOf, tlsConnect, type Echo } from "./helpers.js";
@@ -47,6 +48,10 @@ test("STRICT: a client certificate is required and verified; the peer's SPIFFE I
   assert.equal(e.tls?.peerSpiffeId, "spiffe://example.org/ns/edge/sa/gateway");
   assert.match(e.tls?.peerSubjectAltName ?? "", /URI:spiffe:\/\/example\.org\/ns\/edge\/sa\/gateway/);
   assert.equal(e.scheme, "https");
+  // What x-forwarded-client-cert is made of: the client's URI SANs and certificate hash, and the URI SAN this listener presented.
+  assert.deepEqual(e.tls?.peerUriSans, ["spiffe://example.org/ns/edge/sa/gateway"]);
+  assert.equal(e.tls?.peerCertificateHash, createHash("sha256").update(new X509Certificate(client.chainPem).raw).digest("hex"));
+  assert.deepEqual(e.tls?.localUriSans, ["spiffe://example.org/ns/shop/sa/cart"]);
 
   // No certificate: the handshake (or the first read, with TLS 1.3) fails.
   await assert.rejects(async () => {

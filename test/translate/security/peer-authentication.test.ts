@@ -27,9 +27,15 @@ test("mesh-wide (root namespace) < namespace-wide < workload selector", () => {
   assert.deepEqual([mode(m, "apps/web"), mode(m, "apps/api"), mode(m, "other/db", 8082)], ["PERMISSIVE", "DISABLE", "STRICT"]);
 });
 
-test("a selector policy in the root namespace is workload-level for matching workloads of every namespace", () => {
-  const m = meshModel(pa("istio-system", "web-strict", "{ selector: { matchLabels: { app: web } }, mtls: { mode: STRICT } }") + pa("other", "default", "{ mtls: { mode: DISABLE } }"));
-  assert.deepEqual([mode(m, "apps/web"), mode(m, "other/db", 8082), mode(m, "apps/api")], ["STRICT", "STRICT", "PERMISSIVE"]);
+test("a selector policy in the root namespace is ignored (Istio: only mesh-wide policies live there)", () => {
+  const m = meshModel(
+    pa("istio-system", "default", "{ mtls: { mode: STRICT } }") +
+      pa("istio-system", "web-off", '{ selector: { matchLabels: { app: web } }, mtls: { mode: DISABLE }, portLevelMtls: { "8080": { mode: DISABLE } } }') +
+      pa("other", "default", "{ mtls: { mode: PERMISSIVE } }"),
+  );
+  assert.deepEqual([mode(m, "apps/web"), mode(m, "other/db", 8082), mode(m, "apps/api")], ["STRICT", "PERMISSIVE", "STRICT"]);
+  // Without a mesh-wide policy either, the root-namespace selector policy still sets nothing.
+  assert.equal(mode(meshModel(pa("istio-system", "web-strict", "{ selector: { matchLabels: { app: web } }, mtls: { mode: STRICT } }")), "apps/web"), "PERMISSIVE");
 });
 
 test("portLevelMtls overrides the workload's mode for that port only; UNSET there inherits", () => {

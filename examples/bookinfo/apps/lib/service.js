@@ -45,6 +45,26 @@ export function propagatedHeaders(req) {
 }
 
 /**
+ * The caller's identity as the sidecar verified it: the `URI` of the last element of
+ * `x-forwarded-client-cert` (the sidecar replaces whatever the caller sent with the SPIFFE
+ * ID of the client certificate it checked), or undefined for a call that came without
+ * mTLS. Only meaningful behind a sidecar: anyone who reaches the application's port
+ * directly can write the header.
+ * @param {http.IncomingMessage} req
+ * @returns {string | undefined}
+ */
+export function callerIdentity(req) {
+  const xfcc = req.headers["x-forwarded-client-cert"];
+  if (typeof xfcc !== "string" || xfcc === "") return undefined;
+  const last = xfcc.slice(xfcc.lastIndexOf(",") + 1);
+  for (const pair of last.split(";")) {
+    const eq = pair.indexOf("=");
+    if (pair.slice(0, eq).trim().toLowerCase() === "uri") return pair.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1");
+  }
+  return undefined;
+}
+
+/**
  * Reads an integer environment variable, or the default when unset.
  * @param {string} name
  * @param {number} fallback
@@ -192,7 +212,8 @@ export function runService({ name, defaultPort, handler, onClose }) {
     res.on("finish", () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const rid = req.headers["x-request-id"];
-      log(`${req.method} ${req.url} ${res.statusCode} ${ms.toFixed(1)}ms${typeof rid === "string" ? ` request-id=${rid}` : ""}`);
+      const peer = callerIdentity(req);
+      log(`${req.method} ${req.url} ${res.statusCode} ${ms.toFixed(1)}ms${typeof rid === "string" ? ` request-id=${rid}` : ""}${peer ? ` peer=${peer}` : ""}`);
     });
     const url = new URL(req.url ?? "/", "http://localhost");
     if (req.method !== "GET" && req.method !== "HEAD") {
