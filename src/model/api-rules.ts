@@ -352,8 +352,21 @@ function checkBackendTrafficPolicy(r: AnyResource, out: SchemaViolation[]) {
 
 // --- meshgate ------------------------------------------------------------------------
 
+/**
+ * The shortest workloadCertTTL. SVIDs are renewed at half life, X.509 times hold whole
+ * seconds (a lifetime loses up to 1 s), and a renewal must reach every proxy before the
+ * previous certificate expires: 10 s leaves at least 4 s for that. Shorter lifetimes
+ * would expire in flight, and zero would renew without end.
+ */
+export const MIN_WORKLOAD_CERT_TTL_MS = 10_000;
+
 function checkMesh(r: AnyResource, out: SchemaViolation[]) {
-  const ca = (r.spec as Obj).ca;
+  const spec = r.spec as Obj;
+  const ttl: unknown = spec.workloadCertTTL;
+  if (typeof ttl === "string" && (parseDurationMs(ttl) ?? MIN_WORKLOAD_CERT_TTL_MS) < MIN_WORKLOAD_CERT_TTL_MS) {
+    v(out, ["spec", "workloadCertTTL"], `${ttl} is shorter than the minimum of ${MIN_WORKLOAD_CERT_TTL_MS / 1000}s (SVIDs are renewed at half life and must reach every proxy before the previous one expires)`);
+  }
+  const ca = spec.ca;
   if (ca?.mode === "Provided" && !ca.path) v(out, ["spec", "ca", "path"], "required when ca.mode is Provided (a directory with ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)");
   if (ca?.mode !== "Provided" && ca?.path) v(out, ["spec", "ca", "path"], "only used when ca.mode is Provided");
 }

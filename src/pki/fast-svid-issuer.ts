@@ -63,6 +63,8 @@ export interface FastIssuedSvid {
   readonly certificatePem: string;
   /** Leaf + the CA chain without the root: what the workload presents. */
   readonly chainPem: string;
+  /** The certificate's notAfter as encoded (whole seconds; never after the CA's). */
+  readonly notAfter: Date;
 }
 
 export class FastSvidIssuer {
@@ -106,20 +108,20 @@ export class FastSvidIssuer {
   issueFromCsr(csr: CsrInput, spiffeId: SpiffeId, options: FastIssueOptions = {}): FastIssuedSvid {
     if (!spiffeId.memberOf(this.trustDomain)) throw new IdOutsideTrustDomainError(spiffeId.toString(), this.trustDomain.name);
     const request = verifyCsr(csr);
-    const der = this.sign(request.spki, spiffeId, options);
+    const { der, notAfter } = this.sign(request.spki, spiffeId, options);
     const certificatePem = encodePem("CERTIFICATE", der);
-    return { der, certificatePem, chainPem: certificatePem + this.caChainPem };
+    return { der, certificatePem, chainPem: certificatePem + this.caChainPem, notAfter };
   }
 
   /** For a key the caller generated itself (no CSR needed, e.g. `meshgate pki issue`). */
   issueForKey(publicKey: KeyObject, spiffeId: SpiffeId, options: FastIssueOptions = {}): FastIssuedSvid {
     if (!spiffeId.memberOf(this.trustDomain)) throw new IdOutsideTrustDomainError(spiffeId.toString(), this.trustDomain.name);
-    const der = this.sign(publicKey.export({ type: "spki", format: "der" }), spiffeId, options);
+    const { der, notAfter } = this.sign(publicKey.export({ type: "spki", format: "der" }), spiffeId, options);
     const certificatePem = encodePem("CERTIFICATE", der);
-    return { der, certificatePem, chainPem: certificatePem + this.caChainPem };
+    return { der, certificatePem, chainPem: certificatePem + this.caChainPem, notAfter };
   }
 
-  private sign(spki: Buffer, spiffeId: SpiffeId, options: FastIssueOptions): Buffer {
+  private sign(spki: Buffer, spiffeId: SpiffeId, options: FastIssueOptions): { der: Buffer; notAfter: Date } {
     const now = (options.now ?? this.now)().getTime();
     const notAfter = Math.min(now + (options.ttlMs ?? DEFAULT_SVID_TTL_MS), this.caNotAfter);
     const names = [tlv(0x86, Buffer.from(spiffeId.toString(), "latin1"))];
@@ -149,7 +151,9 @@ export class FastSvidIssuer {
       ),
     );
     const signature = sign(this.hash, tbs, this.signingKey);
-    return tlv(TAG.SEQUENCE, tbs, this.signatureAlgorithm, tlv(TAG.BIT_STRING, Buffer.from([0]), signature));
+    const der = tlv(TAG.SEQUENCE, tbs, this.signatureAlgorithm, tlv(TAG.BIT_STRING, Buffer.from([0]), signature));
+    // X.509 times hold whole seconds: the encoded notAfter is the one that counts.
+    return { der, notAfter: new Date(notAfter - (notAfter % 1000)) };
   }
 }
 

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import type * as grpc from "@grpc/grpc-js";
 import type { ResourceKind } from "../xds/envoy-protos.js";
 import type { Logger } from "../telemetry/logger.js";
+import { CertificatesInForce } from "./certificates-in-force.js";
 import { DataPlane } from "./data-plane.js";
 import { AdsClient } from "./xds/ads-client.js";
 import type { XdsResourceSet } from "./xds/resource-set.js";
@@ -69,6 +70,7 @@ export class ProxyRuntime {
   #restarts = 0;
   #closing = false;
   #lastApplied: XdsResourceSet | undefined;
+  readonly #certificates = new CertificatesInForce();
 
   private constructor(private readonly opts: ProxyRuntimeOptions) {
     this.#local = opts.workers === 0 ? new DataPlane({ logger: opts.logger }) : undefined;
@@ -123,6 +125,8 @@ export class ProxyRuntime {
       endpoints: names(set.endpoints),
       // Secret names only: never their contents.
       secrets: names(set.secrets),
+      // The certificates presented, as public facts (serial, identity, validity).
+      certificates: this.#certificates.list(),
       missing: this.client.missing(),
       workers: this.opts.workers,
       workerRestarts: this.#restarts,
@@ -148,17 +152,20 @@ export class ProxyRuntime {
     if (this.#local) {
       await this.#local.apply(set, changed);
       this.#lastApplied = set;
-      return;
+    } else {
+      await this.#serially(async () => {
+        // Two steps when listeners change: every worker releases the sockets the update moves
+        // (DataPlane.prepare) before any worker binds.
+        if (changed === "listener" || changed === "secret") await this.#broadcast(set, changed, undefined, "prepare");
+        const errors = await this.#broadcast(set, changed);
+        if (errors.length > 0) throw new Error(errors[0]);
+        // Inside the queue: a restarted worker is fed whatever this leaves in force.
+        this.#lastApplied = set;
+      });
     }
-    await this.#serially(async () => {
-      // Two steps when listeners change: every worker releases the sockets the update moves
-      // (DataPlane.prepare) before any worker binds.
-      if (changed === "listener" || changed === "secret") await this.#broadcast(set, changed, undefined, "prepare");
-      const errors = await this.#broadcast(set, changed);
-      if (errors.length > 0) throw new Error(errors[0]);
-      // Inside the queue: a restarted worker is fed whatever this leaves in force.
-      this.#lastApplied = set;
-    });
+    // New handshakes use these from now on (renewed SVIDs, changed listener certificates).
+    // Unchanged secrets keep their objects, so this is a few map lookups per update.
+    for (const c of this.#certificates.update(set.secrets)) this.opts.logger.info({ ...c }, "certificate in force");
   }
 
   #serially<T>(task: () => Promise<T>): Promise<T> {

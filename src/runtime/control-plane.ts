@@ -2,7 +2,9 @@
 // compiled (model -> IR -> Envoy resources) and served over ADS. A compile failure keeps
 // the last good snapshot serving; SVIDs are renewed at half life by rebuilding the same
 // configuration under a new version (`<config>+certs.<n>`), so proxies pick up new
-// certificates the way they pick up any change.
+// certificates the way they pick up any change. SVIDs that fall due close together are
+// renewed by one rebuild; the control plane's own SVID (presented on the mTLS xDS port)
+// is renewed with them and swapped into the running server.
 
 import { resolve } from "node:path";
 import { translate } from "../translate/index.js";
@@ -66,6 +68,11 @@ export interface CompileReport {
 
 /** setTimeout's limit; renewals further away are re-checked then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Renewal rebuilds are at least this far apart, whatever the certificates say: a
+ * certificate that could never be renewed into the future must not spin the process.
+ */
+const MIN_RENEWAL_INTERVAL_MS = 1000;
 
 export class ControlPlane {
   readonly tracker = new ConvergenceTracker();
@@ -79,6 +86,7 @@ export class ControlPlane {
   #identities = new Map<string, string>();
   #renewals = 0;
   #renewTimer: NodeJS.Timeout | undefined;
+  #lastRenewalAt = 0;
   #lastFailure: CompileFailure | undefined;
   #lastCompile: CompileReport | undefined;
   #ports: { xds: number; xdsTls?: number; xdsLocal?: string } = { xds: 0 };
@@ -140,7 +148,10 @@ export class ControlPlane {
       this.#ir = ir;
       this.#renewals = 0;
       this.#identities = new Map(ir.proxies.filter((p) => p.identity !== undefined).map((p) => [p.id, p.identity!]));
+      // Identities this configuration no longer serves are not renewed any more.
+      this.certificates.retain(ir.proxies.flatMap((p) => p.secrets.flatMap((s) => (s.kind === "svid" ? [s.spiffeId] : []))));
       this.#serve(set);
+      this.#refreshTls();
       this.#lastFailure = undefined;
       const ms = (x: number) => Math.round(x * 10) / 10;
       const report: CompileReport = { version: set.version, servedAt: Date.now(), translateMs: ms(t1 - t0), certificatesMs: ms(t2 - t1), snapshotMs: ms(t3 - t2), ...this.#builder.stats };
@@ -185,11 +196,27 @@ export class ControlPlane {
     this.#log.info({ identity: id.spiffeId }, "the mTLS xDS server presents the control plane's SVID");
   }
 
+  /**
+   * The mTLS xDS server presents the control plane's current SVID and trusts the current
+   * roots: after a renewal (or a configuration that changed the meshes), new handshakes
+   * use the new ones.
+   */
+  #refreshTls(): void {
+    // Without a Mesh there is nothing to present; the server keeps what it has.
+    if (!this.#tls || this.certificates.trustDomains().length === 0) return;
+    try {
+      const id = this.certificates.controlPlaneIdentity();
+      this.#tls.updateTls({ rootCaPem: this.certificates.trustBundle(this.certificates.trustDomains()), certChainPem: id.certChainPem, privateKeyPem: id.keyPem });
+    } catch (e) {
+      this.#log.error({ err: e instanceof Error ? e.message : String(e) }, "the mTLS xDS server keeps its previous certificate");
+    }
+  }
+
   #scheduleRenewal(): void {
     if (this.#renewTimer) clearTimeout(this.#renewTimer);
     const next = this.certificates.nextRenewal();
     if (!next) return;
-    const delay = Math.max(0, next.getTime() - Date.now());
+    const delay = Math.max(0, next.getTime() - Date.now(), this.#lastRenewalAt + MIN_RENEWAL_INTERVAL_MS - Date.now());
     this.#renewTimer = setTimeout(() => this.#renew(delay <= MAX_TIMER_MS), Math.min(delay, MAX_TIMER_MS));
     this.#renewTimer.unref();
   }
@@ -198,11 +225,16 @@ export class ControlPlane {
     const ir = this.#ir;
     if (!ir) return;
     if (due) {
-      this.#renewals++;
+      this.#lastRenewalAt = Date.now();
       try {
-        const set = this.#builder.build(ir, `${ir.version}+certs.${this.#renewals}`);
-        this.#serve(set);
-        this.#log.info({ version: set.version }, "certificates renewed and served");
+        const renewed = this.certificates.renewDue();
+        if (renewed > 0) {
+          this.#renewals++;
+          const set = this.#builder.build(ir, `${ir.version}+certs.${this.#renewals}`);
+          this.#serve(set);
+          this.#refreshTls();
+          this.#log.info({ version: set.version, renewed }, "certificates renewed and served");
+        }
       } catch (e) {
         this.#log.error({ err: e instanceof Error ? e.message : String(e) }, "certificate renewal failed; retrying in 60 s");
         this.#renewTimer = setTimeout(() => this.#renew(true), 60_000);

@@ -14,8 +14,6 @@ import {
   DEFAULT_SVID_TTL_MS,
   encodePem,
   FastSvidIssuer,
-  generateKeyPair,
-  privateKeyToPem,
   readCaFolder,
   SpiffeId,
   systemClock,
@@ -117,17 +115,40 @@ export class MeshCertificates implements CertificateSource {
 
   /**
    * The control plane's own SVID (`spiffe://<td>/meshgate/control-plane`, from the first
-   * mesh by name), which the mTLS xDS endpoint presents to proxies.
+   * mesh by name), which the mTLS xDS endpoint presents to proxies. Issued, cached and
+   * renewed at half life like every workload's (it lives workloadCertTTL too).
    */
   controlPlaneIdentity(): SvidMaterial & { readonly spiffeId: string } {
-    const first = [...this.#issuers.values()].sort((a, b) => a.mesh.name.localeCompare(b.mesh.name))[0];
+    const first = this.#controlPlaneIssuer();
     if (!first) throw new MeshCaError("no Mesh is configured, so the control plane has no identity for mTLS xDS");
-    const now = this.clock();
-    const id = SpiffeId.parse(`spiffe://${first.mesh.trustDomain}/meshgate/control-plane`);
-    const key = generateKeyPair("ec-p256");
-    const ttlMs = first.mesh.workloadCertTtlMs ?? DEFAULT_SVID_TTL_MS;
-    const issued = first.issuer.issueForKey(key.publicKey, id, { ttlMs, now: () => now });
-    return { spiffeId: id.toString(), certChainPem: issued.chainPem, keyPem: privateKeyToPem(key.privateKey) };
+    const spiffeId = controlPlaneSpiffeId(first.mesh);
+    return { spiffeId, ...first.svids.svid(spiffeId) };
+  }
+
+  #controlPlaneIssuer(): MeshIssuer | undefined {
+    return [...this.#issuers.values()].sort((a, b) => a.mesh.name.localeCompare(b.mesh.name))[0];
+  }
+
+  /**
+   * Renews every SVID at or near half life (see CaCertificateSource.renewDue), the control
+   * plane's included; the next `svid()` calls return the new ones. Returns how many.
+   */
+  renewDue(): number {
+    let renewed = 0;
+    for (const m of this.#issuers.values()) renewed += m.svids.renewDue();
+    return renewed;
+  }
+
+  /**
+   * Forgets the SVIDs of identities no proxy holds any more (a Workload or Gateway
+   * removed, a service account renamed): they are not renewed, and the next renewal is
+   * that of an SVID someone uses. The control plane's own is always kept.
+   */
+  retain(spiffeIds: Iterable<string>): void {
+    const keep = new Set(spiffeIds);
+    const cp = this.#controlPlaneIssuer();
+    if (cp) keep.add(controlPlaneSpiffeId(cp.mesh));
+    for (const m of this.#issuers.values()) m.svids.retain(keep);
   }
 
   /** Every trust domain the configured meshes use. */
@@ -159,6 +180,10 @@ export class MeshCertificates implements CertificateSource {
   get meshes(): readonly MeshModel[] {
     return this.#meshes;
   }
+}
+
+function controlPlaneSpiffeId(mesh: MeshModel): string {
+  return `spiffe://${mesh.trustDomain}/meshgate/control-plane`;
 }
 
 function sameCa(a: MeshModel, b: MeshModel): boolean {

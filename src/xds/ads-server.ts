@@ -29,6 +29,7 @@ import { MeshgateError, XdsListenError, XdsTlsConfigError } from "../errors.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
 import { ConvergenceTracker, type SyncReport, type XdsFlavour } from "./convergence.js";
 import { envoyRoot, TYPE_URLS, type ResourceKind } from "./envoy-protos.js";
+import { RotatingServerCredentials, type ServerTlsMaterial } from "./rotating-server-credentials.js";
 import type { EncodedResource, NodeSnapshot, ResourceSet, SnapshotSet } from "./snapshot.js";
 import {
   controlPlaneBytes,
@@ -149,6 +150,8 @@ export class AdsServer {
   private started = false;
   /** Local mode: the socket file this server created, removed again on close if it is still this one. */
   private socket: { path: string; ino: number } | undefined;
+  /** mTLS mode, once listening: the certificate and roots new handshakes use. */
+  private tls: RotatingServerCredentials | undefined;
 
   constructor(private readonly options: AdsServerOptions) {
     loadWireTypes();
@@ -179,10 +182,11 @@ export class AdsServer {
     if (sec.mode === "mtls") {
       try {
         checkTlsMaterial(sec.rootCaPem, sec.certChainPem, sec.privateKeyPem);
-        creds = grpc.ServerCredentials.createSsl(Buffer.from(sec.rootCaPem), [{ cert_chain: Buffer.from(sec.certChainPem), private_key: Buffer.from(sec.privateKeyPem) }], true);
       } catch (e) {
         throw new XdsTlsConfigError((e as Error).message, e);
       }
+      this.tls ??= new RotatingServerCredentials(sec);
+      creds = this.tls.credentials;
     } else {
       creds = grpc.ServerCredentials.createInsecure();
     }
@@ -195,6 +199,24 @@ export class AdsServer {
     this.started = true;
     this.log.info({ address, port, security: sec.mode }, "ADS server listening");
     return port;
+  }
+
+  /**
+   * mTLS mode: replaces the server's certificate (a renewed SVID) and the roots client
+   * certificates must chain to. Handshakes from now on use them; open streams are kept.
+   * Throws XdsTlsConfigError, keeping the current material, when the new one is unusable.
+   */
+  updateTls(material: ServerTlsMaterial): void {
+    if (this.options.security.mode !== "mtls") throw new XdsTlsConfigError(`this ADS server is not in mTLS mode (${this.options.security.mode})`);
+    const current = this.tls?.material ?? this.options.security;
+    if (current.rootCaPem === material.rootCaPem && current.certChainPem === material.certChainPem && current.privateKeyPem === material.privateKeyPem) return;
+    try {
+      checkTlsMaterial(material.rootCaPem, material.certChainPem, material.privateKeyPem);
+    } catch (e) {
+      throw new XdsTlsConfigError((e as Error).message, e);
+    }
+    if (this.tls) this.tls.update(material);
+    else this.tls = new RotatingServerCredentials(material);
   }
 
   /**

@@ -36,6 +36,8 @@ interface CachedSvid {
 }
 
 const DEFAULT_TTL_MS = 24 * 3_600_000;
+/** renewDue() also renews what falls due this soon after (a tenth of the lifetime, at most this). */
+const MAX_RENEWAL_BATCH_MS = 5 * 60_000;
 
 /**
  * Issues each identity's SVID once and hands the same one out to every build (and every
@@ -57,12 +59,42 @@ export class CaCertificateSource implements CertificateSource {
     const now = this.now();
     const cached = this.svids.get(spiffeId);
     if (cached && now < cached.renewAt) return cached.material;
+    return this.issue(spiffeId, now);
+  }
+
+  private issue(spiffeId: string, now: number): SvidMaterial {
     const { privateKey, publicKey } = generateKeyPair("ec-p256");
     const issued = this.options.issuer.issueForKey(publicKey, SpiffeId.parse(spiffeId), { ttlMs: this.ttlMs, now: () => new Date(now) });
     const material = { certChainPem: issued.chainPem, keyPem: privateKeyToPem(privateKey) };
-    this.svids.set(spiffeId, { material, renewAt: now + this.ttlMs / 2 });
+    // Half of the lifetime the certificate really has: X.509 times drop the milliseconds,
+    // and an intermediate that expires first cuts the SVID short.
+    const notAfter = issued.notAfter.getTime();
+    this.svids.set(spiffeId, { material, renewAt: now + Math.max(0, notAfter - now) / 2 });
     this.issued++;
     return material;
+  }
+
+  /**
+   * Renews every SVID past half life, and with them those due within a tenth of their
+   * lifetime (at most 5 min): SVIDs issued together (one build issues every proxy's, a
+   * few ms apart) are renewed together, by one rebuild and one push, not one each.
+   * Returns how many were renewed.
+   */
+  renewDue(): number {
+    const now = this.now();
+    const horizon = now + Math.min(this.ttlMs / 10, MAX_RENEWAL_BATCH_MS);
+    let renewed = 0;
+    for (const [id, s] of [...this.svids]) {
+      if (s.renewAt > horizon) continue;
+      this.issue(id, now);
+      renewed++;
+    }
+    return renewed;
+  }
+
+  /** Forgets every identity not in `spiffeIds`: nobody is served it, so it is not renewed either. */
+  retain(spiffeIds: ReadonlySet<string>): void {
+    for (const id of [...this.svids.keys()]) if (!spiffeIds.has(id)) this.svids.delete(id);
   }
 
   /** When the earliest SVID handed out needs replacing (ms since the epoch). */

@@ -38,6 +38,7 @@ test("fast path: many random CSRs, every certificate verified by openssl -x509_s
     assert.ok(cert.checkIssued(intermediate.certificate));
     assert.equal(cert.subjectAltName, [`URI:${id.toString()}`, ...dnsNames.map((d) => `DNS:${d}`)].join(", "));
     assert.equal(out.chainPem, out.certificatePem + intermediate.certificatePem);
+    assert.equal(out.notAfter.getTime(), Date.parse(cert.validTo), "notAfter reports the encoded time (whole seconds)");
     const path = join(dir, `leaf-${i}.pem`);
     writeFileSync(path, out.certificatePem);
     leaves.push(path);

@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
+import { PassThrough } from "node:stream";
+import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { ControlPlane } from "../../src/runtime/control-plane.js";
 import type { AppliedConfig } from "../../src/runtime/config-watcher.js";
@@ -101,20 +103,64 @@ test("a configuration that cannot be compiled keeps the last good snapshot servi
   c.close();
 });
 
-test("SVIDs are renewed at half life and served under a new version", async (t) => {
-  const { cp, track } = await start(t);
-  assert.equal(await cp.apply(applied(1, CONFIG("2s"))), true);
-  const c = new SotwClient(track(adsChannel(cp.ports.xds)), "sidecar~shop~cart-v1");
+const PAY = `---
+apiVersion: meshgate.dev/v1alpha1
+kind: Workload
+metadata: { name: pay-v1, namespace: shop }
+spec: { port: 19081, serviceAccount: pay }
+`;
+
+/** The serial of the certificate a new TLS handshake with the mTLS xDS port meets. */
+function servedSerial(port: number, client: { certChainPem: string; keyPem: string }, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: "127.0.0.1", port, ca, cert: client.certChainPem, key: client.keyPem, ALPNProtocols: ["h2"], checkServerIdentity: () => undefined }, () => {
+      resolve(s.getPeerCertificate().serialNumber);
+      s.end();
+    });
+    s.on("error", reject);
+  });
+}
+
+test("SVIDs are renewed at half life, together, by one rebuild served under a new version; the mTLS xDS port presents the renewed control plane SVID; identities no longer served are not renewed", { timeout: 30_000 }, async (t) => {
+  const lines: string[] = [];
+  const destination = new PassThrough();
+  destination.on("data", (d: Buffer) => lines.push(...d.toString().split("\n").filter(Boolean)));
+  const cp = await ControlPlane.start({ stateDir: tempDir(t), xds: { host: "127.0.0.1", port: 0 }, xdsTls: { host: "127.0.0.1", port: 0 }, debounceMs: 5, logger: createLogger({ format: "json", destination }) });
+  const channels: grpc.Client[] = [];
+  t.after(async () => {
+    for (const c of channels) c.close();
+    await cp.close();
+  });
+  // 10 s, the shortest lifetime allowed: renewed 5 s after issue.
+  const appliedAt = Date.now();
+  assert.equal(await cp.apply(applied(1, CONFIG("10s", PAY))), true);
+  const cart = "spiffe://shop.local/ns/shop/sa/cart";
+  const before = { cart: cp.certificates.svid(cart), controlPlane: cp.certificates.controlPlaneIdentity() };
+  const bundle = cp.certificates.trustBundle(["shop.local"]);
+  assert.equal(await servedSerial(cp.ports.xdsTls!, before.cart, bundle), new X509Certificate(before.controlPlane.certChainPem).serialNumber);
+  // pay-v1 goes away: its SVID must not be renewed (nor hold the renewal timer in the past).
+  assert.equal(await cp.apply(applied(2, CONFIG("10s"))), true);
+
+  const c = new SotwClient(adsChannel(cp.ports.xds), "sidecar~shop~cart-v1");
+  channels.push(c as unknown as grpc.Client);
   c.send({ typeUrl: TYPE_URLS.cluster });
-  const v1 = await c.next();
-  assert.equal(v1.versionInfo, "1");
-  const before = cp.certificates.svid("spiffe://shop.local/ns/shop/sa/cart").certChainPem;
-  c.ack(v1);
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && cp.tracker.currentVersion === "1") await new Promise((r) => setTimeout(r, 50));
-  assert.equal(cp.tracker.currentVersion, "1+certs.1");
-  assert.notEqual(cp.certificates.svid("spiffe://shop.local/ns/shop/sa/cart").certChainPem, before);
-  c.close();
+  c.ack(await c.next());
+  const deadline = appliedAt + 9_000;
+  while (Date.now() < deadline && cp.tracker.currentVersion === "2") await new Promise((r) => setTimeout(r, 50));
+  assert.equal(cp.tracker.currentVersion, "2+certs.1");
+  const renewedAt = Date.now();
+  assert.ok(renewedAt - appliedAt >= 4_000, `renewed at half life, not ${renewedAt - appliedAt} ms after issue`);
+  const after = { cart: cp.certificates.svid(cart), controlPlane: cp.certificates.controlPlaneIdentity() };
+  assert.notEqual(after.cart.certChainPem, before.cart.certChainPem);
+  assert.notEqual(after.controlPlane.certChainPem, before.controlPlane.certChainPem, "the control plane's SVID is renewed with the others");
+  // New handshakes on the mTLS xDS port meet the renewed SVID.
+  assert.equal(await servedSerial(cp.ports.xdsTls!, after.cart, bundle), new X509Certificate(after.controlPlane.certChainPem).serialNumber);
+  // Another second: no further renewal (before the fix a removed identity, due and never
+  // renewed, made the control plane rebuild without pause).
+  await new Promise((r) => setTimeout(r, 1_500));
+  const renewals = lines.map((l) => JSON.parse(l) as { msg: string; renewed?: number; version?: string }).filter((l) => l.msg === "certificates renewed and served");
+  assert.deepEqual(renewals.map((l) => [l.version, l.renewed]), [["2+certs.1", 2]], "one rebuild renewed cart's SVID and the control plane's together");
+  assert.equal(cp.tracker.currentVersion, "2+certs.1");
 });
 
 test("the local xDS socket: bound at start (0600, path in ports), serves a sidecar its secrets without a certificate, shares the convergence tracker, removed on close", async (t) => {

@@ -17,7 +17,8 @@ import { TYPE_URLS } from "../../src/xds/envoy-protos.js";
 import { adsChannel, DeltaClient, names, SotwClient } from "../helpers/ads-client.js";
 import { startAds } from "../helpers/ads-server.js";
 import { node, res, snapshotSet } from "../helpers/xds-snapshots.js";
-import { createPublicKey } from "node:crypto";
+import { createPublicKey, X509Certificate } from "node:crypto";
+import { connect as tlsConnect } from "node:tls";
 
 const td = TrustDomain.parse("example.org");
 const root = await createRootCa({ trustDomain: td });
@@ -167,4 +168,41 @@ test("start failures are typed: ERR_XDS_LISTEN for a port in use, ERR_XDS_TLS_CO
   const mismatched = new AdsServer({ security: { mode: "mtls", rootCaPem: root.certificatePem, certChainPem: serverSvid.chainPem, privateKeyPem: svid(CART.id).keyPem, identityOf: () => undefined } });
   await assert.rejects(mismatched.listen("127.0.0.1:0"), (e: unknown) => e instanceof MeshgateError && e.code === "ERR_XDS_TLS_CONFIG" && /key/i.test(e.message));
   await mismatched.close();
+});
+
+/** The certificate a new TLS handshake with the server gets. */
+function servedSerial(port: number, cred: { chainPem: string; keyPem: string }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: "127.0.0.1", port, ca: root.certificatePem, cert: cred.chainPem, key: cred.keyPem, ALPNProtocols: ["h2"], checkServerIdentity: () => undefined }, () => {
+      resolve(s.getPeerCertificate().serialNumber);
+      s.end();
+    });
+    s.on("error", reject);
+  });
+}
+
+test("mTLS: updateTls renews the server's certificate: new handshakes get the new one, an open stream keeps being served; unusable material is refused and the current one kept", async (t) => {
+  const { server, port, channel } = await startMtls(t);
+  const cart = svid(CART.id);
+  const before = await servedSerial(port, cart);
+  assert.equal(before, new X509Certificate(serverSvid.chainPem).serialNumber);
+  const open = new SotwClient(channel(cart), CART.node);
+  open.send({ typeUrl: TYPE_URLS.cluster });
+  open.ack(await open.next());
+
+  const renewed = svid(CONTROL_PLANE);
+  server.updateTls({ rootCaPem: root.certificatePem, certChainPem: renewed.chainPem, privateKeyPem: renewed.keyPem });
+  assert.equal(await servedSerial(port, cart), new X509Certificate(renewed.chainPem).serialNumber, "a new handshake meets the renewed certificate");
+  // A proxy connecting now (checking the control plane's SPIFFE ID) is served.
+  const fresh = new SotwClient(channel(svid(PAY.id)), PAY.node);
+  fresh.send({ typeUrl: TYPE_URLS.secret, resourceNames: ["default"] });
+  assert.deepEqual(names(await fresh.next()), ["default"]);
+  fresh.close();
+  // The stream opened before the renewal still gets updates.
+  server.update(snapshotSet("v2", { [CART.node]: node("v2", { cluster: [res.cluster("shop/pay"), res.cluster("shop/tax")] }) }));
+  assert.deepEqual(names(await open.next()), ["shop/pay", "shop/tax"]);
+  open.close();
+
+  assert.throws(() => server.updateTls({ rootCaPem: root.certificatePem, certChainPem: renewed.chainPem, privateKeyPem: svid(CART.id).keyPem }), (e: unknown) => e instanceof MeshgateError && e.code === "ERR_XDS_TLS_CONFIG");
+  assert.equal(await servedSerial(port, cart), new X509Certificate(renewed.chainPem).serialNumber, "the refused material changed nothing");
 });

@@ -81,7 +81,7 @@ export class ClusterManager {
     for (const [name, old] of previous) {
       const replacement = next.get(name);
       if (replacement === old) continue;
-      old.retire();
+      old.retire(replacement);
       toDrain.push(...old.releasedBy(replacement));
     }
     for (const c of started) c.start();

@@ -38,6 +38,8 @@ export class Cluster implements UpstreamCluster, ExchangeHost {
   private readonly healthChecker: HealthChecker | undefined;
   private readonly dns: DnsDiscovery | undefined;
   private closed = false;
+  /** The generation that replaced this one (see retire). */
+  private successor: Cluster | undefined;
 
   constructor(
     readonly spec: ClusterSpec,
@@ -100,6 +102,11 @@ export class Cluster implements UpstreamCluster, ExchangeHost {
   // ---- ExchangeHost ----------------------------------------------------------------------
 
   pickHost(avoid: Host | undefined): Host | undefined {
+    // An exchange that started on this generation and picks again after it was replaced (a
+    // retry after its backoff, a body collected first) goes to the hosts in service: the
+    // ones this generation did not hand over are drained (e.g. a renewed client certificate
+    // made new pools) and would refuse it.
+    if (this.successor) return this.successor.pickHost(avoid);
     return this.lb.pick(avoid);
   }
 
@@ -206,9 +213,14 @@ export class Cluster implements UpstreamCluster, ExchangeHost {
     return this.hosts.filter((h) => !kept.has(h));
   }
 
-  /** Stops this generation's timers; its hosts stay open for a newer generation or in-flight requests. */
-  retire(): void {
+  /**
+   * Stops this generation's timers; its hosts stay open for a newer generation or in-flight
+   * requests. `successor` (the generation replacing it) takes the picks of exchanges that
+   * started here and are not done.
+   */
+  retire(successor?: Cluster): void {
     this.closed = true;
+    this.successor = successor;
     this.outlier?.stop();
     this.healthChecker?.stop();
     this.dns?.stop();

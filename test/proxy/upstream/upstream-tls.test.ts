@@ -113,6 +113,28 @@ test("SVID rotation: new connections present the new certificate, the old connec
   assert.equal(b.connections, 2);
 });
 
+test("SVID rotation during a retry's backoff: the retry goes out on the new generation's connections, not the drained pool", async (t) => {
+  let calls = 0;
+  const b = await startBackend(t, (req, res) => {
+    calls++;
+    if (calls === 1) res.writeHead(503).end("try again");
+    else res.end((req.socket as TLSSocket).getPeerCertificate().subjectaltname ?? "none");
+  }, { cert: serverSvid.chainPem, key: serverSvid.keyPem, ca: pki.rootPem, requestCert: true, rejectUnauthorized: true });
+  const m = new ClusterManager();
+  t.after(() => m.close());
+  m.apply(...config([irCluster(CLUSTER, { endpoints: [endpoint(b.port)], tls: tls() })], secrets()));
+  const retry = { retryOn: ["5xx"], numRetries: 1, retriableStatusCodes: [], backoffBaseMs: 300, backoffMaxMs: 300 };
+  const pending = send(m.get(CLUSTER)!, undefined, { timeoutMs: 5000, retry });
+  // The first attempt has been answered 503; the retry waits out its backoff while the SVID rotates.
+  for (let i = 0; i < 100 && calls === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  const rotated = await pki.svid("spiffe://mesh.test/ns/edge/sa/gateway-rotated");
+  m.apply(...config([irCluster(CLUSTER, { endpoints: [endpoint(b.port)], tls: tls() })], secrets(rotated)));
+  const out = await pending;
+  assert.equal(out.error, undefined, out.error?.message);
+  assert.equal(out.status, 200);
+  assert.equal(out.body, "URI:spiffe://mesh.test/ns/edge/sa/gateway-rotated", "the retry used the new certificate");
+});
+
 test("a cluster whose secret has not arrived waits for it (a current generation keeps serving)", async (t) => {
   const b = await mtlsBackend(t);
   const m = new ClusterManager();

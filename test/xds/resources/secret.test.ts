@@ -44,6 +44,31 @@ test("SVIDs are issued once per identity and renewed after half their lifetime",
   assert.equal(certs.issued, 3);
 });
 
+test("renewDue renews, together, every SVID at or within a tenth of its lifetime of half life; retain forgets identities no longer served; renewal follows the certificate's real notAfter", async () => {
+  const td = TrustDomain.parse(TRUST_DOMAIN);
+  const root = await createRootCa({ trustDomain: td });
+  let now = Date.parse("2026-03-01T00:00:00.400Z");
+  const certs = new CaCertificateSource({ issuer: new FastSvidIssuer(await createIntermediateCa(root, { mesh: "m" })), roots: new Map(), ttlMs: 10_000, now: () => now });
+  const [a, b, c] = ["a", "b", "c"].map((n) => `spiffe://${TRUST_DOMAIN}/ns/apps/sa/${n}`) as [string, string, string];
+  const first = { a: certs.svid(a), b: undefined as unknown, c: undefined as unknown };
+  // notAfter is encoded in whole seconds (00:00:10.000): half of the 9.6 s it really has.
+  assert.equal(certs.nextRenewal(), Date.parse("2026-03-01T00:00:05.200Z"));
+  now += 600; // b a little later: within a tenth of the lifetime (1 s) of a's renewal
+  first.b = certs.svid(b);
+  now += 2_000; // c much later
+  first.c = certs.svid(c);
+  now = Date.parse("2026-03-01T00:00:05.200Z");
+  assert.equal(certs.renewDue(), 2, "a is due and b is due within 1 s: both renewed");
+  assert.notEqual(certs.svid(a), first.a);
+  assert.notEqual(certs.svid(b), first.b);
+  assert.equal(certs.svid(c), first.c, "c is not due yet");
+  assert.equal(certs.renewDue(), 0);
+  // c stops being served: it is forgotten, and the next renewal is a's and b's.
+  certs.retain(new Set([a, b]));
+  assert.ok(certs.nextRenewal()! > now + 4_000, "a removed identity does not hold the next renewal in the past");
+  assert.notEqual(certs.svid(c), first.c, "asked for again, it is issued afresh");
+});
+
 test("the SVID and trust bundle secrets make a real mTLS handshake between two identities", async (t) => {
   const pair = (name: string) => {
     const svid = sds({ name: "default", kind: "svid", spiffeId: `spiffe://${TRUST_DOMAIN}/ns/apps/sa/${name}` }).tlsCertificate;
