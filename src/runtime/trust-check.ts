@@ -42,6 +42,11 @@ export interface TrustProblem {
   readonly doctor: string;
 }
 
+interface Anchors {
+  readonly key: string;
+  readonly certificates: readonly X509Certificate[];
+}
+
 interface Issuer {
   readonly mesh: string;
   readonly ca: CertificateAuthority;
@@ -56,14 +61,22 @@ export function checkMeshTrust(ir: IrSnapshot, certs: MeshCertificates): TrustPr
     if (p.role !== "sidecar" || p.identity === undefined) continue;
     for (const l of p.listeners) if (l.kind === "socket" && l.direction === "inbound") sidecars.set(`${l.address}:${l.port}`, p);
   }
-  const anchorsCache = new Map<string, readonly X509Certificate[]>();
-  const anchorsOf = (proxy: IrProxy, secretName: string): readonly X509Certificate[] | undefined => {
+  // Bundles and verdicts are shared by many proxies and clusters: each is worked out once.
+  const anchorsCache = new Map<string, Anchors>();
+  const anchorsOf = (proxy: IrProxy, secretName: string): Anchors | undefined => {
     const secret = proxy.secrets.find((s) => s.name === secretName);
     if (!secret) return undefined;
-    const key = JSON.stringify(secret);
+    const key = secret.kind === "trust-bundle" ? `td:${secret.trustDomains.join(",")}|${secret.extraCaPem ?? ""}` : secret.kind === "ca-bundle" ? `ca:${secret.name}` : `other:${secret.name}`;
     let anchors = anchorsCache.get(key);
-    if (!anchors) anchorsCache.set(key, (anchors = bundleCertificates(secret, certs)));
+    if (!anchors) anchorsCache.set(key, (anchors = { key, certificates: bundleCertificates(secret, certs) }));
     return anchors;
+  };
+  const verdicts = new Map<string, boolean>();
+  const trusts = (anchors: Anchors, issuer: Issuer): boolean => {
+    const key = `${anchors.key}|${issuer.mesh}`;
+    let v = verdicts.get(key);
+    if (v === undefined) verdicts.set(key, (v = anchorsTrust(anchors.certificates, issuer.ca)));
+    return v;
   };
   const issuer = (id: string): Issuer | undefined => {
     const i = certs.issuerOf(id);
@@ -90,9 +103,9 @@ export function checkMeshTrust(ir: IrSnapshot, certs: MeshCertificates): TrustPr
         if (!callee || seen.has(callee.mesh)) continue;
         seen.add(callee.mesh);
         const missing: MissingRoot[] = [];
-        if (!trusts(gwAnchors, callee.ca)) missing.push({ verifier: "gateway", bundle: gwBundle, mesh: callee.mesh, root: describeCertificateName(callee.ca.root) });
+        if (!trusts(gwAnchors, callee)) missing.push({ verifier: "gateway", bundle: gwBundle, mesh: callee.mesh, root: describeCertificateName(callee.ca.root) });
         const sidecarAnchors = anchorsOf(sidecar, TRUST_BUNDLE_SECRET);
-        if (sidecarAnchors && !trusts(sidecarAnchors, caller.ca)) {
+        if (sidecarAnchors && !trusts(sidecarAnchors, caller)) {
           missing.push({ verifier: "service", bundle: `Mesh ${callee.mesh}'s trust bundle`, mesh: caller.mesh, root: describeCertificateName(caller.ca.root) });
         }
         if (missing.length > 0) problems.push(problem(gw, caller, cluster.service ?? name, callee, missing, tls.validationSecret));
@@ -107,7 +120,7 @@ export function checkMeshTrust(ir: IrSnapshot, certs: MeshCertificates): TrustPr
  * first, root last; the root issued itself). Only self-signed anchors count: the
  * proxies' TLS stack verifies up to a root, never stopping at an intermediate.
  */
-function trusts(anchors: readonly X509Certificate[], ca: CertificateAuthority): boolean {
+function anchorsTrust(anchors: readonly X509Certificate[], ca: CertificateAuthority): boolean {
   return ca.chain.some((c) => anchors.some((a) => a.subject === a.issuer && c.issuer === a.subject && c.checkIssued(a) && c.verify(a.publicKey)));
 }
 
