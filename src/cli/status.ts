@@ -3,12 +3,16 @@
 // `istioctl proxy-status`, then the one line that matters: is version V live everywhere.
 // Exit 0 when every proxy is SYNCED (or none is connected), 1 when any is STALE or
 // NACKED, so scripts can wait for a rollout: `until meshgate status; do sleep 1; done`.
+// Then the control plane's trust problems (/debug/trustz): gateway -> mesh Service links
+// whose two sides do not trust each other's root, with the fixes. They are printed, not
+// counted in the exit status: they are no rollout state, and waiting would not end them.
 
 import type { Command } from "commander";
 import { Option } from "commander";
 import { AdminUnreachableError, UsageError } from "../errors.js";
 import { parseHostPort } from "../runtime/admin-server.js";
 import type { SyncReport } from "../xds/convergence.js";
+import type { TrustProblem } from "../runtime/trust-check.js";
 import type { SetExitCode } from "./commands.js";
 
 const COLUMNS = ["CDS", "LDS", "EDS", "RDS", "SDS"] as const;
@@ -28,7 +32,8 @@ export function registerStatus(program: Command, setExit: SetExitCode): void {
       if (!admin) throw new UsageError(`--admin must be HOST:PORT, got "${opts.admin}"`);
       const host = admin.host.includes(":") ? `[${admin.host}]` : admin.host;
       const report = await fetchSyncz(`http://${host}:${admin.port}/debug/syncz`);
-      process.stdout.write(opts.output === "json" ? JSON.stringify(report, null, 2) + "\n" : renderStatus(report));
+      const trust = await fetchTrustz(`http://${host}:${admin.port}/debug/trustz`);
+      process.stdout.write(opts.output === "json" ? JSON.stringify(trust ? { ...report, trust } : report, null, 2) + "\n" : renderStatus(report, trust ?? []));
       setExit(report.proxies.every((p) => p.status === "SYNCED") ? 0 : 1);
     });
 }
@@ -48,8 +53,20 @@ async function fetchSyncz(url: string): Promise<SyncReport> {
   return body;
 }
 
-/** The table and the summary line. */
-export function renderStatus(report: SyncReport): string {
+/** The control plane's trust problems; undefined when it does not serve them (an older or other process). */
+async function fetchTrustz(url: string): Promise<TrustProblem[] | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return undefined;
+    const body = (await res.json()) as { problems?: unknown };
+    return Array.isArray(body.problems) ? (body.problems as TrustProblem[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The table, the NACKs, the summary line, then the trust problems. */
+export function renderStatus(report: SyncReport, trust: readonly TrustProblem[] = []): string {
   const rows = [["PROXY", "ROLE", ...COLUMNS, "VERSION", "XDS"]];
   for (const p of report.proxies) rows.push([p.id, p.role, ...COLUMNS.map((c) => p.types[c]?.status ?? "-"), p.version ?? "-", p.flavour]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -60,5 +77,6 @@ export function renderStatus(report: SyncReport): string {
       const t = p.types[c];
       if (t?.status === "NACKED" && t.nacked) nacks.push(`  ${p.id} ${c} version ${t.nacked.version}: ${t.nacked.detail}`);
     }
-  return [...lines, ...(lines.length ? [""] : []), ...(nacks.length ? ["Rejected (NACK):", ...nacks, ""] : []), report.summary.text, ""].join("\n");
+  const problems = trust.flatMap((p) => [`  ${p.message}`, ...p.fixes.map((f) => `    fix: ${f}`), `    diagnose: ${p.doctor}`]);
+  return [...lines, ...(lines.length ? [""] : []), ...(nacks.length ? ["Rejected (NACK):", ...nacks, ""] : []), report.summary.text, ...(problems.length ? ["", "Trust problems (mTLS on these links fails):", ...problems] : []), ""].join("\n");
 }

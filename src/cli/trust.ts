@@ -4,7 +4,8 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import type { X509Certificate } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import {
   BUNDLE_FORMATS,
   SpiffeId,
@@ -18,6 +19,7 @@ import {
   renderDiagnosis,
 } from "../pki/index.js";
 import type { BundleFormat, TrustSide } from "../pki/index.js";
+import { UsageError } from "../errors.js";
 import type { SetExitCode } from "./commands.js";
 import { mustExist } from "./pki-options.js";
 
@@ -46,8 +48,8 @@ export function registerTrust(program: Command, setExit: SetExitCode): void {
   trust
     .command("doctor")
     .description("Would mutual TLS between a client and a server verify in both directions? If not, why, and how to fix it")
-    .requiredOption("--client <chain>", "the client's chain PEM (leaf first; a root in the file is what the client trusts by default)")
-    .requiredOption("--server <chain>", "the server's chain PEM (leaf first; a root in the file is what the server trusts by default)")
+    .requiredOption("--client <chain>", "the client's chain PEM (leaf first; a root in the file is what the client trusts by default), or the CA folder that issues its SVIDs")
+    .requiredOption("--server <chain>", "the server's chain PEM (leaf first; a root in the file is what the server trusts by default), or the CA folder that issues its SVIDs")
     .option("--client-bundle <bundle>", "roots the client trusts (PEM, cacerts folder or Kubernetes YAML)")
     .option("--server-bundle <bundle>", "roots the server trusts (PEM, cacerts folder or Kubernetes YAML)")
     .option("--server-name <dns>", "DNS name the client dials; the server certificate must cover it")
@@ -55,13 +57,13 @@ export function registerTrust(program: Command, setExit: SetExitCode): void {
     .option("--client-id <spiffe-id>", "SPIFFE ID the server expects of the client")
     .addHelpText(
       "after",
-      "\nExit status: 0 when both directions verify, 1 when not, 2 on usage errors.\n\nExample:\n  meshgate trust doctor --client gw/chain.pem --server mesh/cert-chain.pem\n  meshgate trust doctor --client gw/chain.pem --client-bundle gw/roots.pem --server svc/chain.pem --server-bundle ca/east",
+      "\nExit status: 0 when both directions verify, 1 when not, 2 on usage errors.\n\nExample:\n  meshgate trust doctor --client gw/chain.pem --server mesh/cert-chain.pem\n  meshgate trust doctor --client gw/chain.pem --client-bundle gw/roots.pem --server svc/chain.pem --server-bundle ca/east\n  meshgate trust doctor --client .meshgate/pki/meshes/edge --server .meshgate/pki/meshes/shop   # two meshes of meshgate up",
     )
     .action(
       (opts: { client: string; server: string; clientBundle?: string; serverBundle?: string; serverName?: string; serverId?: string; clientId?: string }) => {
         const side = (chainPath: string, bundlePath: string | undefined, expect: string | undefined): TrustSide => ({
           chainSource: chainPath,
-          chain: readCertificates(mustExist(chainPath, "chain file")),
+          ...readSide(mustExist(chainPath, "chain file or CA folder")),
           ...(bundlePath !== undefined ? { bundle: readBundle(mustExist(bundlePath, "bundle")), bundleSource: bundlePath } : {}),
           ...(expect !== undefined ? { expectPeer: matchId(SpiffeId.parse(expect)) } : {}),
         });
@@ -75,6 +77,20 @@ export function registerTrust(program: Command, setExit: SetExitCode): void {
         setExit(diagnosis.trusted ? 0 : 1);
       },
     );
+}
+
+/**
+ * A chain file (leaf first), or a CA folder: a cacerts folder (`cert-chain.pem`, or
+ * `ca-cert.pem` + `root-cert.pem`, as `meshgate pki intermediate` and `meshgate up`'s state
+ * directory hold them) or a root folder, standing for every SVID that CA issues.
+ */
+function readSide(path: string): { chain: X509Certificate[]; presentsCa?: true } {
+  if (!statSync(path).isDirectory()) return { chain: readCertificates(path) };
+  const file = (name: string) => join(path, name);
+  if (existsSync(file("cert-chain.pem"))) return { chain: readCertificates(file("cert-chain.pem")), presentsCa: true };
+  const chain = [...(existsSync(file("ca-cert.pem")) ? readCertificates(file("ca-cert.pem")) : []), ...(existsSync(file("root-cert.pem")) ? readCertificates(file("root-cert.pem")) : [])];
+  if (chain.length === 0) throw new UsageError(`${path} is not a CA folder: none of cert-chain.pem, ca-cert.pem, root-cert.pem found`);
+  return { chain, presentsCa: true };
 }
 
 /** A bundle PEM file counts whole (every certificate in it is trusted); folders and YAML give their roots. */

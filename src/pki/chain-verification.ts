@@ -45,6 +45,12 @@ export interface ChainCheckInput {
    * never used as anchors.
    */
   readonly presenterRoots?: readonly X509Certificate[];
+  /**
+   * The chain starts at the CA that issues the presenter's certificates, not at a leaf
+   * (the question is "would this CA's SVIDs be trusted"): the end-entity checks (EKU, key
+   * usage, SPIFFE ID, expected names) are skipped, and the first certificate must be a CA.
+   */
+  readonly presentedIsCa?: boolean;
 }
 
 export interface ChainProblem {
@@ -106,7 +112,11 @@ export function checkChain(input: ChainCheckInput): ChainCheckResult {
 
   // The leaf must be an end-entity certificate fit for this TLS role.
   const leafFacts = certificateFacts(leaf);
-  if (leafFacts.basicConstraints?.ca === true) {
+  if (input.presentedIsCa) {
+    if (leafFacts.basicConstraints?.ca !== true) {
+      problems.push({ reason: "not-a-ca", certificate: leaf, message: `${describeCertificateName(leaf)} was given as the CA that issues this side's certificates, but it is not a CA (no CA:TRUE)` });
+    }
+  } else if (leafFacts.basicConstraints?.ca === true) {
     problems.push({ reason: "ca-as-leaf", certificate: leaf, message: `${describeCertificateName(leaf)} is a CA certificate (CA:TRUE) presented as a workload certificate` });
   } else {
     if (leafFacts.keyUsage !== undefined && !leafFacts.keyUsage.includes("digitalSignature")) {
@@ -134,7 +144,8 @@ export function checkChain(input: ChainCheckInput): ChainCheckResult {
       problems.push({ reason: "wrong-key-usage", certificate: ca, message: `${describeCertificateName(ca)} key usage lacks keyCertSign` });
     }
     // CA certificates between this one and the leaf (self-issued ones do not count).
-    const below = path.slice(1, index + 1).filter((c) => c.subject !== c.issuer).length;
+    // (A CA given in place of the leaf counts: a leaf will sit below it.)
+    const below = path.slice(input.presentedIsCa ? 0 : 1, index + 1).filter((c) => c.subject !== c.issuer).length;
     const pathLen = facts.basicConstraints?.pathLen;
     if (pathLen !== undefined && below > pathLen) {
       problems.push({
@@ -169,6 +180,8 @@ export function checkChain(input: ChainCheckInput): ChainCheckResult {
       }
     }
   });
+
+  if (input.presentedIsCa) return { ok: problems.length === 0, problems, path, anchor, spiffeId: undefined };
 
   // SPIFFE identity: exactly one URI SAN that is a SPIFFE ID, in the anchor's trust domain.
   let spiffeId: SpiffeId | undefined;

@@ -23,6 +23,11 @@ export interface TrustSide {
   readonly bundleSource?: string;
   /** The peer identity this side expects. */
   readonly expectPeer?: SpiffeIdMatcher;
+  /**
+   * The chain starts at the CA that issues this side's SVIDs (a cacerts folder), not at a
+   * leaf: the doctor then answers for every SVID that CA issues, skipping leaf checks.
+   */
+  readonly presentsCa?: boolean;
 }
 
 export interface DoctorInput {
@@ -39,6 +44,21 @@ export interface Finding {
   readonly reason: ChainFailureReason;
   readonly message: string;
   readonly fix: string;
+  /** For unknown-authority: the presenter's root, which the verifier lacks. */
+  readonly presentedRoot?: X509Certificate;
+}
+
+/** A root one side lacks: the two sides chain to different roots. */
+export interface MissingRoot {
+  /** The side that lacks it (verifies the other side with a bundle without it). */
+  readonly verifier: "client" | "server";
+  /** That side's trust store, in words. */
+  readonly verifierBundle: string;
+  /** The other side's root, and where it came from. */
+  readonly root: X509Certificate;
+  readonly rootSource: string;
+  /** The mesh the other side's CA was made for (`OU` of a meshgate intermediate), when known. */
+  readonly mesh?: string;
 }
 
 export interface DirectionDiagnosis {
@@ -52,12 +72,32 @@ export interface DirectionDiagnosis {
 export interface TrustDiagnosis {
   readonly trusted: boolean;
   readonly directions: readonly [DirectionDiagnosis, DirectionDiagnosis];
+  /** Roots a side lacks because the two sides chain to different roots (the classic case). */
+  readonly missingRoots: readonly MissingRoot[];
 }
 
 export function diagnoseTrust(input: DoctorInput): TrustDiagnosis {
   const toServer = diagnoseDirection("client->server", input.client, input.server, "client", input);
   const toClient = diagnoseDirection("server->client", input.server, input.client, "server", input);
-  return { trusted: toServer.trusted && toClient.trusted, directions: [toServer, toClient] };
+  const missingRoots: MissingRoot[] = [];
+  for (const [dir, presenter, verifier] of [[toServer, input.client, input.server], [toClient, input.server, input.client]] as const) {
+    const root = dir.findings.find((f) => f.presentedRoot !== undefined)?.presentedRoot;
+    if (!root) continue;
+    const v = party(dir.direction === "client->server" ? "server" : "client", verifier);
+    const mesh = meshOf(presenter.chain);
+    missingRoots.push({ verifier: v.name, verifierBundle: v.bundleName, root, rootSource: presenter.chainSource, ...(mesh ? { mesh } : {}) });
+  }
+  return { trusted: toServer.trusted && toClient.trusted, directions: [toServer, toClient], missingRoots };
+}
+
+/** The mesh a meshgate intermediate was made for: `O=meshgate, OU=<mesh>` (meshgate pki intermediate, the managed CA). */
+function meshOf(chain: readonly X509Certificate[]): string | undefined {
+  for (const c of chain) {
+    if (isSelfSigned(c)) continue;
+    const fields = new Map((c.subject ?? "").split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] as const));
+    if (fields.get("O") === "meshgate" && fields.get("OU")) return fields.get("OU");
+  }
+  return undefined;
 }
 
 interface Party {
@@ -86,6 +126,7 @@ function diagnoseDirection(direction: Direction, presenterSide: TrustSide, verif
     role,
     now: input.now,
     presenterRoots: presenter.ownRoots,
+    ...(presenterSide.presentsCa ? { presentedIsCa: true } : {}),
     ...(verifierSide.expectPeer ? { expectedId: verifierSide.expectPeer } : {}),
     ...(role === "server" && input.serverName !== undefined ? { expectedDnsName: input.serverName } : {}),
   });
@@ -99,7 +140,9 @@ function diagnoseDirection(direction: Direction, presenterSide: TrustSide, verif
   }
   return {
     direction,
-    summary: `the ${presenter.name} presents ${presenterSide.chainSource}; the ${verifier.name} verifies it with ${verifier.bundleName}`,
+    summary: presenterSide.presentsCa
+      ? `the ${presenter.name} presents SVIDs issued by the CA in ${presenterSide.chainSource}; the ${verifier.name} verifies them with ${verifier.bundleName}`
+      : `the ${presenter.name} presents ${presenterSide.chainSource}; the ${verifier.name} verifies it with ${verifier.bundleName}`,
     trusted: findings.length === 0,
     findings,
   };
@@ -121,10 +164,12 @@ function explain(problem: ChainProblem, presenter: Party, verifier: Party): Find
       const addRoot = theirRoot
         ? `add root ${describeCertificateName(theirRoot)} to ${verifier.bundleName} (e.g. meshgate trust bundle --from ${presenter.side.chainSource} >> <${v} bundle>)`
         : `add the root that issued ${subject} to ${verifier.bundleName}`;
+      // The presenter's top intermediate: the last one presented (its first when the side is given as a CA).
+      const intermediate = presenter.presented.length > 1 ? presenter.presented[presenter.presented.length - 1] : presenter.side.presentsCa ? presenter.presented[0] : undefined;
       const reissue = ourRoot
-        ? `or reissue the ${p}'s intermediate ${presenter.presented.length > 1 ? describeCertificateName(presenter.presented[presenter.presented.length - 1]!) : ""} under root ${describeCertificateName(ourRoot)} (meshgate pki intermediate --root <folder of that root> --mesh <mesh> --out <dir>) and reissue its SVIDs`
+        ? `or reissue the ${p}'s intermediate${intermediate ? ` ${describeCertificateName(intermediate)}` : ""} under root ${describeCertificateName(ourRoot)} (meshgate pki intermediate --root <folder of that root> --mesh <mesh> --out <dir>) and reissue its SVIDs`
         : "";
-      return { reason: problem.reason, message, fix: [addRoot, reissue].filter(Boolean).join("\n       ") };
+      return { reason: problem.reason, message, fix: [addRoot, reissue].filter(Boolean).join("\n       "), ...(theirRoot ? { presentedRoot: theirRoot } : {}) };
     }
     case "missing-intermediate":
       return {
@@ -192,9 +237,40 @@ export function renderDiagnosis(d: TrustDiagnosis): string {
     out.push(`  ${dir.summary}`);
     for (const f of dir.findings) {
       out.push(`  problem (${f.reason}): ${f.message}`);
-      out.push(`  fix: ${f.fix}`);
+      // Different roots: the diagnosis below names both roots and both fixes at once.
+      out.push(f.presentedRoot ? "  fix: see fix A and fix B below" : `  fix: ${f.fix}`);
     }
   }
+  out.push(...renderMissingRoots(d.missingRoots));
   out.push(d.trusted ? "mutual TLS would succeed in both directions" : "mutual TLS would fail");
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * Different roots: which root is missing where, then the two ways out, in meshgate's
+ * terms (Mesh resources, BackendTLSPolicy) as well as the files' (`meshgate pki`).
+ */
+function renderMissingRoots(missing: readonly MissingRoot[]): string[] {
+  if (missing.length === 0) return [];
+  const other = (m: MissingRoot) => (m.verifier === "client" ? "server" : "client");
+  const label = (m: MissingRoot) => `the ${other(m)}'s root${m.mesh ? ` (Mesh ${m.mesh})` : ""}`;
+  const out = [
+    missing.length === 2 ? "diagnosis: the client and the server chain to different roots, and neither trusts the other's:" : `diagnosis: the client and the server chain to different roots, and the ${missing[0]!.verifier} does not trust the ${other(missing[0]!)}'s:`,
+    ...missing.map((m) => `  the ${m.verifier} lacks the ${other(m)}'s root ${describeCertificateName(m.root)}${m.mesh ? `, of Mesh ${m.mesh}` : ""}; it verifies with ${m.verifierBundle}`),
+    "fix A, one root for both: issue both sides' intermediates from one root (one trust domain) and reissue their SVIDs:",
+    "    meshgate pki init --trust-domain <trust domain> --out <root folder>",
+    "    meshgate pki intermediate --root <root folder> --mesh <mesh> --out <folder>   (once per side)",
+    "  with meshgate: both Meshes name the same spec.ca.rootName and spec.trustDomain, or use spec.ca.mode: Provided with those folders",
+    "fix B, keep both roots and trust both:",
+  ];
+  for (const m of missing) {
+    const name = `${m.mesh ?? (m.verifier === "client" ? "server" : "client")}-root`;
+    out.push(`  the ${m.verifier} trusts ${label(m)}: meshgate trust bundle --from ${m.rootSource} --format configmap --name ${name} > ${name}.yaml`);
+    out.push(
+      m.verifier === "server"
+        ? `    with meshgate: the server's Mesh lists that ConfigMap in spec.trustedRoots`
+        : `    with meshgate: a BackendTLSPolicy on the server's Service names that ConfigMap in validation.caCertificateRefs (or the client's Mesh lists it in spec.trustedRoots)`,
+    );
+  }
+  return out;
 }

@@ -13,6 +13,8 @@ export interface AdminState {
    * `syncz()`). A plain function, so the admin endpoint needs nothing from the xDS layer.
    */
   syncz?(): unknown;
+  /** `/debug/trustz`: mTLS links whose two sides share no root (the control plane's trust check). */
+  trustz?(): unknown;
 }
 
 export async function startAdminServer(host: string, port: number, state: AdminState): Promise<{ server: Server; address: AddressInfo }> {
@@ -38,8 +40,15 @@ export async function startAdminServer(host: string, port: number, state: AdminS
         }
         res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("this process serves no xDS: /debug/syncz is not available\n");
         return;
+      case "/debug/trustz":
+        if (state.trustz) {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(state.trustz(), null, 2) + "\n");
+          return;
+        }
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("this process serves no xDS: /debug/trustz is not available\n");
+        return;
       default:
-        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`endpoints: /readyz /config_dump${state.syncz ? " /debug/syncz" : ""}\n`);
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`endpoints: /readyz /config_dump${state.syncz ? " /debug/syncz" : ""}${state.trustz ? " /debug/trustz" : ""}\n`);
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -16,6 +16,7 @@ import { rateLimitServiceConfig, type RateLimitServiceDomain } from "../xds/rate
 import { SnapshotBuilder } from "../xds/resources/build-snapshots.js";
 import type { AppliedConfig } from "./config-watcher.js";
 import { MeshCertificates } from "./mesh-ca.js";
+import { checkMeshTrust, type TrustProblem } from "./trust-check.js";
 
 export interface Address {
   readonly host: string;
@@ -89,6 +90,7 @@ export class ControlPlane {
   #lastRenewalAt = 0;
   #lastFailure: CompileFailure | undefined;
   #lastCompile: CompileReport | undefined;
+  #trustProblems: readonly TrustProblem[] = [];
   #ports: { xds: number; xdsTls?: number; xdsLocal?: string } = { xds: 0 };
 
   private constructor(readonly options: ControlPlaneOptions) {
@@ -126,6 +128,14 @@ export class ControlPlane {
     return this.#lastFailure;
   }
 
+  /**
+   * Gateway -> mesh Service links of the configuration in force whose two sides do not
+   * trust each other's root (see trust-check.ts); empty when every link can verify.
+   */
+  get trustProblems(): readonly TrustProblem[] {
+    return this.#trustProblems;
+  }
+
   /** The last configuration compiled and served, with its phase durations. */
   get lastCompile(): CompileReport | undefined {
     return this.#lastCompile;
@@ -153,6 +163,7 @@ export class ControlPlane {
       this.#serve(set);
       this.#refreshTls();
       this.#lastFailure = undefined;
+      this.#checkTrust(ir);
       const ms = (x: number) => Math.round(x * 10) / 10;
       const report: CompileReport = { version: set.version, servedAt: Date.now(), translateMs: ms(t1 - t0), certificatesMs: ms(t2 - t1), snapshotMs: ms(t3 - t2), ...this.#builder.stats };
       this.#lastCompile = report;
@@ -167,6 +178,20 @@ export class ControlPlane {
       this.#lastFailure = { version: config.version, reason, at: new Date() };
       this.#log.error({ version: config.version, err: reason }, "configuration could not be compiled; proxies keep the last good configuration");
       return false;
+    }
+  }
+
+  /** Reports (logs, and keeps for /debug/trustz) the links that cannot verify. Never fails a compile. */
+  #checkTrust(ir: IrSnapshot): void {
+    try {
+      this.#trustProblems = checkMeshTrust(ir, this.certificates);
+    } catch (e) {
+      this.#trustProblems = [];
+      this.#log.error({ err: e instanceof Error ? e.message : String(e) }, "the trust check failed");
+      return;
+    }
+    for (const p of this.#trustProblems) {
+      this.#log.warn({ gateway: p.caller, service: p.service, missing: p.missing.map((m) => `${m.verifier} lacks Mesh ${m.mesh}'s root`) }, `trust mismatch: ${p.message}. Fix it with one root for both meshes, or by trusting both roots (meshgate status lists the steps); diagnose: ${p.doctor}`);
     }
   }
 

@@ -119,6 +119,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
       return { ready: true, reason: `configuration version ${cur.version} in force` };
     },
     syncz: () => controlPlane.syncz(),
+    trustz: () => ({ problems: controlPlane.trustProblems }),
     configDump: () => {
       const cur = watcher.current;
       return {
@@ -128,6 +129,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedRunt
         resources: cur ? withProgrammedStatus(cur.result.model.statuses, controlPlane.syncz()) : [],
         problems: cur?.result.problems.map((p) => formatProblem(p, process.cwd())) ?? [],
         xds: { version: controlPlane.tracker.currentVersion ?? null, compileFailure: controlPlane.lastFailure ?? null },
+        trust: controlPlane.trustProblems,
         rateLimitService: rateLimits.status(),
         gatewayProxies: supervisor?.list() ?? "external",
         workloads: workloads?.list() ?? "not run by meshgate up",

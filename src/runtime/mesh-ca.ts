@@ -106,6 +106,19 @@ export class MeshCertificates implements CertificateSource {
     return undefined;
   }
 
+  /**
+   * The mesh that issues this identity, its CA, and the folder that holds the CA's
+   * certificates (the cacerts folder: `ca-cert.pem`, `cert-chain.pem`, `root-cert.pem`),
+   * which `meshgate trust bundle` and `meshgate trust doctor` read.
+   */
+  issuerOf(spiffeId: string): { readonly mesh: MeshModel; readonly ca: CertificateAuthority; readonly folder: string } | undefined {
+    const id = SpiffeId.parse(spiffeId);
+    const owner = this.#meshFor(id);
+    if (!owner) return undefined;
+    const folder = owner.mesh.ca.mode === "Provided" ? owner.mesh.ca.path : join(this.dir, "meshes", owner.mesh.name);
+    return { mesh: owner.mesh, ca: owner.ca, folder };
+  }
+
   /** The identity's current SVID, issued on first use and reissued once past half life. */
   svid(spiffeId: string): SvidMaterial {
     const owner = this.#meshFor(SpiffeId.parse(spiffeId));

@@ -13,8 +13,13 @@
 //   owner asked for TLS, so a 500 is the safe failure.
 // - Several policies on one Service port: one naming the port (sectionName) wins, then
 //   the oldest, then `namespace/name` in alphabetical order (the policy attachment rules).
-// Services backed by mesh Workloads always use mesh mTLS (the identity is known); a
-// BackendTLSPolicy on them is not needed and not applied.
+// - Services backed by mesh Workloads keep mesh mTLS (the caller presents its SVID, the
+//   sidecars must present a backing Workload's SPIFFE ID), and a policy on them names the
+//   trust anchor: its CA bundle replaces the caller's mesh bundle for that Service. This is
+//   how a caller trusts a mesh with another root (a gateway in one mesh calling a Service
+//   whose mesh has its own root) without trusting that root for anything else. SVIDs carry
+//   no DNS names, so the hostname is the SNI only; `subjectAltNames`, when given, replace
+//   the SPIFFE IDs.
 
 import { rootCertificates } from "node:tls";
 import type { IrSanMatch, IrSecret } from "../ir/index.js";
@@ -35,6 +40,8 @@ export type BackendTls =
       readonly caSecret: Extract<IrSecret, { kind: "ca-bundle" }>;
       readonly sni: string;
       readonly subjectAltNames: readonly IrSanMatch[];
+      /** The policy lists subjectAltNames (otherwise `subjectAltNames` is the hostname). */
+      readonly subjectAltNamesGiven: boolean;
     }
   | { readonly usable: false; readonly policy: string };
 
@@ -61,7 +68,7 @@ export function backendTlsFor(model: Model, svc: ServiceModel, port: ServicePort
   const sans: IrSanMatch[] = ((validation.subjectAltNames ?? []) as Obj[]).flatMap((s): IrSanMatch[] =>
     s.type === "Hostname" && s.hostname ? [{ type: "DNS", value: s.hostname }] : s.type === "URI" && s.uri ? [{ type: "URI", value: s.uri }] : [],
   );
-  return { usable: true, policy: name, caSecret, sni: hostname, subjectAltNames: sans.length > 0 ? sans : [{ type: "DNS", value: hostname }] };
+  return { usable: true, policy: name, caSecret, sni: hostname, subjectAltNames: sans.length > 0 ? sans : [{ type: "DNS", value: hostname }], subjectAltNamesGiven: sans.length > 0 };
 }
 
 function caBundle(model: Model, policy: PolicyModel, validation: Obj): Extract<IrSecret, { kind: "ca-bundle" }> | undefined {

@@ -14,6 +14,9 @@
 //   send plaintext too): when every backing Workload is DISABLE the Service is reached in
 //   plaintext by everyone; when only some are, the cluster speaks mTLS and leaves those
 //   out (one cluster has one transport; mTLS to a plaintext-only sidecar always fails).
+//   A BackendTLSPolicy on such a Service replaces `ROOTCA` with its CA bundle for callers
+//   that speak mTLS (see backend-tls-policy.ts); one that cannot be used makes the Service
+//   unreachable for them (500), as for any Service whose owner asked for TLS.
 // - Services backed by Workloads that are in no mesh (they have no sidecar): the
 //   applications themselves, in plaintext.
 // - Other Services: their EndpointSlice endpoints, in plaintext, or over TLS when a
@@ -78,7 +81,12 @@ export class ClusterRegistry {
       endpoints = (useMtls ? acceptMtls : meshed).map((w) => ({ address: w.address, port: w.inboundPort, healthy: true }));
       if (useMtls) {
         const sans: IrSanMatch[] = sortedUnique(acceptMtls.map((w) => w.spiffeId!)).map((value) => ({ type: "URI", value }));
-        tls = { sni: serviceHost(svc), clientCertificate: SVID_SECRET, validationSecret: TRUST_BUNDLE_SECRET, subjectAltNames: sans };
+        const policy = backendTlsFor(this.model, svc, port);
+        if (policy && !policy.usable) return undefined;
+        if (policy?.usable) {
+          this.#secret(policy.caSecret);
+          tls = { sni: policy.sni, clientCertificate: SVID_SECRET, validationSecret: policy.caSecret.name, subjectAltNames: policy.subjectAltNamesGiven ? policy.subjectAltNames : sans };
+        } else tls = { sni: serviceHost(svc), clientCertificate: SVID_SECRET, validationSecret: TRUST_BUNDLE_SECRET, subjectAltNames: sans };
         alpn = true;
       } else suffix.push("plaintext");
     } else if (backing.length > 0) {

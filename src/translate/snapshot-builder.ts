@@ -75,16 +75,13 @@ export class SnapshotBuilder {
     const clusters = [...clusterNames].sort(byString);
     const secrets = new Map<string, IrSecret>();
     for (const s of parts.secrets ?? []) secrets.set(s.name, s);
-    const trustDomains = new Set<string>();
-    for (const name of clusters) {
-      const needs = this.#upstreamTls(name);
-      for (const s of needs.secrets) secrets.set(s.name, s);
-      for (const d of needs.trustDomains) trustDomains.add(d);
-    }
+    for (const name of clusters) for (const s of this.#upstreamTls(name)) secrets.set(s.name, s);
     if (parts.identity) {
-      trustDomains.add(parts.identity.trustDomain);
+      // The bundle of the proxy's own trust domain only. Trust in another mesh's root is
+      // configured, never inferred from what a proxy calls: the Mesh's spec.trustedRoots
+      // (added to the bundle by the CA) or a BackendTLSPolicy on the Service called.
       secrets.set(SVID_SECRET, { name: SVID_SECRET, kind: "svid", spiffeId: parts.identity.spiffeId });
-      secrets.set(TRUST_BUNDLE_SECRET, { name: TRUST_BUNDLE_SECRET, kind: "trust-bundle", trustDomains: sortedUnique(trustDomains) });
+      secrets.set(TRUST_BUNDLE_SECRET, { name: TRUST_BUNDLE_SECRET, kind: "trust-bundle", trustDomains: [parts.identity.trustDomain] });
     }
     return {
       id: parts.id,
@@ -115,7 +112,7 @@ export class SnapshotBuilder {
     if (has === undefined) this.#tableGlobalLimits.set(table, (has = hasGlobalRateLimits(this.routeTables.get(table)!)));
     return has;
   }
-  readonly #clusterTls = new Map<string, { secrets: IrSecret[]; trustDomains: string[] }>();
+  readonly #clusterTls = new Map<string, IrSecret[]>();
 
   #clustersOf(table: string): readonly string[] {
     let names = this.#tableClusters.get(table);
@@ -133,20 +130,16 @@ export class SnapshotBuilder {
     return names;
   }
 
-  /** The shared secrets a cluster's upstream TLS needs, and the trust domains its peers are in. */
-  #upstreamTls(name: string): { secrets: IrSecret[]; trustDomains: string[] } {
+  /** The shared secrets a cluster's upstream TLS needs (its client certificate and CA bundle). */
+  #upstreamTls(name: string): IrSecret[] {
     let needs = this.#clusterTls.get(name);
     if (!needs) {
-      needs = { secrets: [], trustDomains: [] };
+      needs = [];
       const tls = this.cluster(name).tls;
       if (tls) {
         for (const secret of [tls.clientCertificate, tls.validationSecret]) {
           const shared = secret !== undefined ? this.clusters.secrets.get(secret) : undefined;
-          if (shared) needs.secrets.push(shared);
-        }
-        // Mesh upstreams in another trust domain: the bundle must hold that domain's roots too.
-        if (tls.validationSecret === TRUST_BUNDLE_SECRET) {
-          for (const san of tls.subjectAltNames) if (san.type === "URI") needs.trustDomains.push(new URL(san.value).host);
+          if (shared) needs.push(shared);
         }
       }
       this.#clusterTls.set(name, needs);

@@ -22,8 +22,8 @@ const set = (v: string, timeout = 1) =>
     [CART]: node(v, { cluster: [res.cluster("shop/cart", timeout)] }),
   });
 
-async function admin(t: import("node:test").TestContext, syncz?: () => unknown): Promise<string> {
-  const a = await startAdminServer("127.0.0.1", 0, { ready: () => ({ ready: true, reason: "ok" }), configDump: () => ({}), ...(syncz ? { syncz } : {}) });
+async function admin(t: import("node:test").TestContext, syncz?: () => unknown, trustz?: () => unknown): Promise<string> {
+  const a = await startAdminServer("127.0.0.1", 0, { ready: () => ({ ready: true, reason: "ok" }), configDump: () => ({}), ...(syncz ? { syncz } : {}), ...(trustz ? { trustz } : {}) });
   t.after(() => closeServer(a.server));
   return `127.0.0.1:${a.address.port}`;
 }
@@ -88,6 +88,32 @@ test("meshgate status: no proxies connected is not a failure", async (t) => {
   const r = await runCli(["status", "--admin", addr]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, "config version v9: no proxies connected\n");
+});
+
+test("meshgate status: the control plane's trust problems follow the summary, with their fixes; they do not change the exit status", async (t) => {
+  const { server } = await startAds(t, set("v9"));
+  const problem = {
+    caller: "Gateway edge/gw",
+    message: "Gateway edge/gw (Mesh edge) calls Service shop/cart:9080 (Mesh shop) over mTLS, but the gateway does not trust Mesh shop's root",
+    fixes: ["one root: same rootName", "trust both roots: a BackendTLSPolicy"],
+    doctor: "meshgate trust doctor --client state/pki/meshes/edge --server state/pki/meshes/shop",
+  };
+  const addr = await admin(t, () => server.syncz(), () => ({ problems: [problem] }));
+  const r = await runCli(["status", "--admin", addr]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    r.stdout,
+    `config version v9: no proxies connected
+
+Trust problems (mTLS on these links fails):
+  ${problem.message}
+    fix: one root: same rootName
+    fix: trust both roots: a BackendTLSPolicy
+    diagnose: ${problem.doctor}
+`,
+  );
+  const json = await runCli(["status", "--admin", addr, "--output", "json"]);
+  assert.deepEqual((JSON.parse(json.stdout) as { trust: unknown }).trust, [problem]);
 });
 
 test("meshgate status: an admin endpoint without xDS, or none at all, is ERR_ADMIN_UNREACHABLE (exit 1); bad --admin is a usage error", async (t) => {

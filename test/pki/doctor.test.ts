@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   FastSvidIssuer,
@@ -10,6 +10,7 @@ import {
   createIntermediateCa,
   createRootCa,
   diagnoseTrust,
+  writeCacertsFolder,
   generateKeyPair,
   matchId,
   parseCertificates,
@@ -99,7 +100,11 @@ test("CLI: trust doctor exits 1 with the diagnosis, 0 after unifying, 2 on usage
   assert.match(bad.stdout, /server->client: NOT TRUSTED/);
   assert.match(bad.stdout, /certificate signed by unknown authority/);
   assert.ok(bad.stdout.includes(gatewayRoot.certificate.fingerprint256) && bad.stdout.includes(meshRoot.certificate.fingerprint256));
-  assert.match(bad.stdout, /fix: add root/);
+  // Different roots: each direction points at the diagnosis, which names both roots and both fixes.
+  assert.match(bad.stdout, /fix: see fix A and fix B below/);
+  assert.match(bad.stdout, /^diagnosis: the client and the server chain to different roots, and neither trusts the other's:$/m);
+  assert.match(bad.stdout, /^fix A, one root for both:/m);
+  assert.match(bad.stdout, /^fix B, keep both roots and trust both:/m);
 
   // Fix 1: give each side a bundle with both roots.
   const both = join(dir, "both.pem");
@@ -116,4 +121,72 @@ test("CLI: trust doctor exits 1 with the diagnosis, 0 after unifying, 2 on usage
   assert.equal(runCli(["trust", "doctor", "--client", gw]).code, 2);
   assert.equal(runCli(["trust", "doctor", "--client", join(dir, "nope.pem"), "--server", cart]).code, 2);
   assert.ok(readFileSync(gw, "utf8").length > 0);
+});
+
+test("different roots: the diagnosis says which root each side lacks, by mesh, and only the direction that fails", async () => {
+  const client = parseCertificates(await svidChain(gatewayCa, gatewayId), "gw");
+  const server = parseCertificates(await svidChain(meshCa, cartId), "cart");
+  const both = diagnoseTrust({ client: { chainSource: "gw.pem", chain: client }, server: { chainSource: "cart.pem", chain: server }, now });
+  assert.deepEqual(
+    both.missingRoots.map((m) => [m.verifier, m.mesh, m.rootSource, m.root.fingerprint256]),
+    [
+      ["server", "gateway", "gw.pem", gatewayRoot.certificate.fingerprint256],
+      ["client", "mesh", "cart.pem", meshRoot.certificate.fingerprint256],
+    ],
+  );
+  // The server already trusts both roots: only the client lacks one, and the text says so.
+  const one = diagnoseTrust({
+    client: { chainSource: "gw.pem", chain: client },
+    server: { chainSource: "cart.pem", chain: server, bundle: [meshRoot.certificate, gatewayRoot.certificate], bundleSource: "both.pem" },
+    now,
+  });
+  assert.deepEqual(one.missingRoots.map((m) => m.verifier), ["client"]);
+  const text = renderDiagnosis(one);
+  assert.match(text, /^diagnosis: the client and the server chain to different roots, and the client does not trust the server's:$/m);
+  assert.match(text, /^ {2}the client lacks the server's root "O=meshgate, CN=cluster\.local root CA" \(sha256 [0-9A-F:]+\), of Mesh mesh; it verifies with the client's trust store \(the root in gw\.pem\)$/m);
+  assert.match(text, /^ {2}the client trusts the server's root \(Mesh mesh\): meshgate trust bundle --from cart\.pem --format configmap --name mesh-root > mesh-root\.yaml$/m);
+  assert.match(text, /BackendTLSPolicy on the server's Service names that ConfigMap in validation\.caCertificateRefs/);
+  assert.doesNotMatch(text, /the server lacks/);
+});
+
+test("CLI: a side given as a CA folder stands for every SVID that CA issues (meshgate up's state directory)", async (t) => {
+  const dir = tempDir(t);
+  writeCacertsFolder(join(dir, "meshes/gateway"), gatewayCa);
+  writeCacertsFolder(join(dir, "meshes/mesh"), meshCa);
+  const gw = join(dir, "meshes/gateway");
+  const mesh = join(dir, "meshes/mesh");
+  const bad = runCli(["trust", "doctor", "--client", gw, "--server", mesh]);
+  assert.equal(bad.code, 1, bad.stderr);
+  assert.ok(bad.stdout.includes(`the client presents SVIDs issued by the CA in ${gw}; the server verifies them with the server's trust store (the root in ${mesh})`), bad.stdout);
+  assert.doesNotMatch(bad.stdout, /ca-as-leaf|not-an-svid|wrong-eku/, "no leaf checks on a CA");
+  assert.ok(bad.stdout.includes(`the server lacks the client's root "O=meshgate, CN=cluster.local root CA" (sha256 ${gatewayRoot.certificate.fingerprint256}), of Mesh gateway`), bad.stdout);
+  assert.ok(bad.stdout.includes(`the server trusts the client's root (Mesh gateway): meshgate trust bundle --from ${gw} --format configmap --name gateway-root > gateway-root.yaml`), bad.stdout);
+
+  // Fix B: each side's bundle holds both roots (the files `meshgate trust bundle` writes).
+  const both = join(dir, "both.pem");
+  writeFileSync(both, gatewayRoot.certificatePem + meshRoot.certificatePem);
+  const trusted = runCli(["trust", "doctor", "--client", gw, "--client-bundle", both, "--server", mesh, "--server-bundle", both]);
+  assert.equal(trusted.code, 0, trusted.stdout);
+  assert.doesNotMatch(trusted.stdout, /diagnosis/);
+
+  // Fix A: both intermediates from one root.
+  writeCacertsFolder(join(dir, "one/gateway"), await createIntermediateCa(meshRoot, { mesh: "gateway" }));
+  const unified = runCli(["trust", "doctor", "--client", join(dir, "one/gateway"), "--server", mesh]);
+  assert.equal(unified.code, 0, unified.stdout);
+
+  // A folder that holds no CA certificates is a usage error.
+  const empty = join(dir, "empty");
+  mkdirSync(empty);
+  const none = runCli(["trust", "doctor", "--client", empty, "--server", mesh]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /is not a CA folder/);
+});
+
+test("a side given as its CA: its intermediate is what to reissue; the certificate given as the CA must be one", async () => {
+  const asCa = diagnoseTrust({ client: { chainSource: "ca/gateway", chain: [...gatewayCa.chain], presentsCa: true }, server: { chainSource: "ca/mesh", chain: [...meshCa.chain], presentsCa: true }, now });
+  assert.equal(asCa.directions[0].findings[0]?.reason, "unknown-authority");
+  assert.match(asCa.directions[0].findings[0]!.fix, /or reissue the client's intermediate "O=meshgate, OU=gateway, CN=gateway intermediate CA" \(sha256 [0-9A-F:]+\) under root/);
+  const leaf = parseCertificates(await svidChain(meshCa, cartId), "cart");
+  const d = diagnoseTrust({ client: { chainSource: "leaf-as-ca", chain: leaf, presentsCa: true }, server: { chainSource: "cart.pem", chain: leaf }, now });
+  assert.equal(d.directions[0].findings[0]?.reason, "not-a-ca");
 });

@@ -123,3 +123,72 @@ spec: { ports: [{ name: http, port: 8080 }, { name: https, port: 8443 }] }
   assert.equal(s.clusters.get("outbound|8080||v1.infra.svc.cluster.local")!.tls, undefined);
   assert.equal(s.clusters.get("outbound|8443||v1.infra.svc.cluster.local")!.tls!.sni, "v1.example.com");
 });
+
+// A gateway in mesh "edge" calling a Service whose Workload is in mesh "shop" (another root).
+const TWO_MESHES = `---
+apiVersion: meshgate.dev/v1alpha1
+kind: Mesh
+metadata: { name: edge }
+spec: { trustDomain: edge.example, namespaces: [infra], ca: { rootName: edge } }
+---
+apiVersion: meshgate.dev/v1alpha1
+kind: Mesh
+metadata: { name: shop }
+spec: { trustDomain: shop.example, namespaces: [shop], ca: { rootName: shop } }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: cart, namespace: shop }
+spec: { ports: [{ name: http, port: 9080 }] }
+---
+apiVersion: meshgate.dev/v1alpha1
+kind: Workload
+metadata: { name: cart-v1, namespace: shop }
+spec: { port: 19080, serviceAccount: cart, services: [cart] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ReferenceGrant
+metadata: { name: from-infra, namespace: shop }
+spec:
+  from: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: infra }]
+  to: [{ group: "", kind: Service }]
+`;
+const CART = "outbound|9080||cart.shop.svc.cluster.local";
+const CART_ID = "spiffe://shop.example/ns/shop/sa/cart";
+const toCart = httpRoute("r", "    - backendRefs: [{ name: cart, namespace: shop, port: 9080 }]\n");
+const SHOP_CA = CONFIGMAP.replace("namespace: infra", "namespace: shop").replace("name: ca,", "name: shop-root,");
+const cartPolicy = (validation: string) => policy(validation, '{ group: "", kind: Service, name: cart }', "shop-root").replace("namespace: infra", "namespace: shop");
+
+test("mesh Services: without a policy the caller verifies with its own mesh bundle; a policy's CA replaces it, keeping mTLS and the SPIFFE IDs", () => {
+  const plain = irOf(HTTP_GW + TWO_MESHES + toCart);
+  assert.equal(plain.clusters.get(CART)!.tls!.validationSecret, "ROOTCA");
+  assert.deepEqual(proxy(plain, "gateway~infra~gw").secrets.find((x) => x.name === "ROOTCA"), { name: "ROOTCA", kind: "trust-bundle", trustDomains: ["edge.example"] });
+
+  const s = irOf(HTTP_GW + TWO_MESHES + toCart + SHOP_CA + cartPolicy('    caCertificateRefs: [{ group: "", kind: ConfigMap, name: shop-root }]\n    hostname: cart.shop.svc.cluster.local\n'));
+  assert.deepEqual(s.clusters.get(CART)!.tls, {
+    sni: "cart.shop.svc.cluster.local",
+    clientCertificate: "default",
+    validationSecret: "ca/shop/shop-root",
+    subjectAltNames: [{ type: "URI", value: CART_ID }],
+    alpn: ["http/1.1"],
+  });
+  assert.deepEqual(s.clusters.get(CART)!.endpoints, [{ address: "127.0.0.1", port: 29080, healthy: true }]);
+  const gw = proxy(s, "gateway~infra~gw");
+  assert.deepEqual(gw.secrets.map((x) => `${x.name}:${x.kind}`), ["ROOTCA:trust-bundle", "ca/shop/shop-root:ca-bundle", "default:svid"]);
+  // The cart sidecar calls its own Service the same way (the policy is the Service owner's).
+  assert.ok(proxy(s, "sidecar~shop~cart-v1").secrets.some((x) => x.name === "ca/shop/shop-root"));
+
+  // subjectAltNames in the policy replace the SPIFFE IDs.
+  const named = irOf(HTTP_GW + TWO_MESHES + toCart + SHOP_CA + cartPolicy('    caCertificateRefs: [{ group: "", kind: ConfigMap, name: shop-root }]\n    hostname: cart\n    subjectAltNames: [{ type: URI, uri: "spiffe://shop.example/ns/shop/sa/other" }]\n'));
+  assert.deepEqual(named.clusters.get(CART)!.tls!.subjectAltNames, [{ type: "URI", value: "spiffe://shop.example/ns/shop/sa/other" }]);
+  assert.equal(named.clusters.get(CART)!.tls!.sni, "cart");
+});
+
+test("mesh Services: a policy that cannot be used makes the Service unreachable for mTLS callers; callers without identity stay plaintext", () => {
+  const broken = cartPolicy('    caCertificateRefs: [{ group: "", kind: ConfigMap, name: missing }]\n    hostname: cart\n');
+  const s = irOf(HTTP_GW + TWO_MESHES + toCart + broken, ["MG_TARGET_NOT_FOUND"]);
+  assert.deepEqual(vhost(table(s, "gateway|infra|gw|80"), "*:80").routes[0]!.action, { kind: "direct", status: 500 });
+  // A gateway outside every mesh has no certificate to present: plaintext, the sidecar's policy decides.
+  const outside = irOf(HTTP_GW + TWO_MESHES.replace("namespaces: [infra]", "namespaces: [edge]") + toCart + broken, ["MG_TARGET_NOT_FOUND"]);
+  assert.deepEqual(proxy(outside, "gateway~infra~gw").clusters, [`${CART}|plaintext`]);
+});

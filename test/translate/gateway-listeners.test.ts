@@ -197,9 +197,10 @@ test("a Gateway in a Mesh has an identity, its SVID and trust bundle, and reache
   const p = proxy(s, GW);
   assert.equal(p.identity, "spiffe://edge.local/ns/infra/sa/gw");
   assert.deepEqual(p.clusters, [CART]);
-  // The bundle holds its own trust domain and the one of the mesh it calls into.
+  // The bundle holds its own trust domain only: trusting the root of the mesh it calls
+  // into is configured (Mesh trustedRoots, or a BackendTLSPolicy on the Service), never implied.
   assert.deepEqual(p.secrets, [
-    { name: "ROOTCA", kind: "trust-bundle", trustDomains: ["app.local", "edge.local"] },
+    { name: "ROOTCA", kind: "trust-bundle", trustDomains: ["edge.local"] },
     { name: "default", kind: "svid", spiffeId: "spiffe://edge.local/ns/infra/sa/gw" },
   ]);
   assert.deepEqual(s.clusters.get(CART)!.tls, {

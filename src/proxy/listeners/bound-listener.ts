@@ -268,12 +268,40 @@ function startTls(conn: Connection, chain: CompiledChain, serverName: string | u
 /**
  * Node's TLS socket accepts any client certificate during the handshake and leaves the
  * verdict for later (tls.Server reads it the same way, from the handle's verifyError).
+ * Returns why the certificate is not trusted, or undefined when it is.
  */
-function clientCertificateVerified(tlsSocket: tls.TLSSocket): boolean {
+function clientCertificateError(tlsSocket: tls.TLSSocket): (Error & { code?: string }) | undefined {
   const handle = (tlsSocket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
-  if (typeof handle?.verifyError !== "function") return false; // fail closed
-  return handle.verifyError() === null;
+  if (typeof handle?.verifyError !== "function") return new Error("the TLS handle gives no verification result"); // fail closed
+  return handle.verifyError() ?? undefined;
 }
+
+/**
+ * A rejected client certificate is logged as a warning (on a sidecar it is usually a
+ * trust mismatch between meshes: the caller's root is not in this listener's bundle),
+ * once per listener, peer identity and reason per minute, so a peer that retries, or
+ * many clients, cannot flood the log. The connection is closed without an HTTP answer,
+ * so this line is the only place the reason shows.
+ */
+const REJECTION_LOG_INTERVAL_MS = 60_000;
+const loggedRejections = new Map<string, number>();
+
+function logRejectedClientCertificate(env: ListenerEnv, listener: string, peer: string | undefined, err: Error & { code?: string }): void {
+  if (!env.logger) return;
+  const key = `${listener}|${peer ?? ""}|${err.code ?? err.message}`;
+  const now = Date.now();
+  const last = loggedRejections.get(key);
+  if (last !== undefined && now - last < REJECTION_LOG_INTERVAL_MS) return;
+  if (loggedRejections.size >= 256) loggedRejections.clear();
+  loggedRejections.set(key, now);
+  env.logger.warn(
+    { listener, ...(peer !== undefined ? { peer } : {}) },
+    `client certificate${peer !== undefined ? ` of ${peer}` : ""} rejected: ${err.message}${err.code ? ` (${err.code})` : ""}${UNKNOWN_ISSUER.has(err.code ?? "") ? "; this listener's trust bundle does not hold the root its chain leads to" : ""}`,
+  );
+}
+
+/** OpenSSL's verify results that mean "signed by a root this side does not trust". */
+const UNKNOWN_ISSUER = new Set(["UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_GET_ISSUER_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]);
 
 /** Handshake done: verify the peer per the chain, record the TLS facts, then start HTTP. */
 function onHandshakeDone(tlsSocket: tls.TLSSocket, conn: Connection, chain: CompiledChain, serverName: string | undefined, served: ServingCertificate, env: ListenerEnv): void {
@@ -285,8 +313,9 @@ function onHandshakeDone(tlsSocket: tls.TLSSocket, conn: Connection, chain: Comp
     const presented = peer !== null && peer !== undefined && Object.keys(peer).length > 0;
     if (presented) {
       // With an optional client certificate, one that is presented must still verify.
-      if (!clientCertificateVerified(tlsSocket)) {
-        env.logger?.debug({ listener: chain.ref.listenerName }, "client certificate not trusted");
+      const untrusted = clientCertificateError(tlsSocket);
+      if (untrusted !== undefined) {
+        logRejectedClientCertificate(env, chain.ref.listenerName, spiffeIdOf(peer.subjectaltname) ?? peer.subjectaltname, untrusted);
         tlsSocket.destroy();
         return;
       }

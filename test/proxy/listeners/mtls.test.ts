@@ -4,6 +4,8 @@ import assert from "node:assert/strict";
 import { ListenerManager } from "../../../src/proxy/listeners/listener-manager.js";
 import { asReceived, caSecret, certSecret, chain, echoHandler, issue, listener, makePki, mapOf, portOf, tlsConnect, type Echo } from "./helpers.js";
 import type * as tls from "node:tls";
+import { Writable } from "node:stream";
+import { createLogger } from "../../../src/telemetry/logger.js";
 
 const pki = await makePki();
 const server = await issue(pki, "spiffe://example.org/ns/shop/sa/cart");
@@ -118,4 +120,26 @@ test("matchTypedSubjectAltNames: only the listed SPIFFE ID is accepted", async (
   const e = await get(ok, "/y");
   ok.destroy();
   assert.equal(e.tls?.peerSpiffeId, "spiffe://example.org/ns/edge/sa/other");
+});
+
+test("a client certificate from another root is logged as a warning naming the peer and the verify error, once per peer and reason", async (t) => {
+  const lines: string[] = [];
+  const logger = createLogger({ format: "json", destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
+  const m = new ListenerManager({ logger });
+  t.after(() => m.close());
+  await m.apply(mapOf(listener("inbound", [chain({ name: "inbound|tls", certs: ["default"], caSecret: "ROOTCA", requireClientCert: true })])), secrets, echoHandler);
+  const port = portOf(m.bound(), "inbound");
+  for (let i = 0; i < 3; i++) {
+    await assert.rejects(async () => {
+      const f = await tlsConnect(port, { ...opts, cert: foreign.chainPem, key: foreign.keyPem });
+      await get(f, "/x");
+    });
+  }
+  const warnings = lines.map((l) => JSON.parse(l) as { level: number; msg: string; peer?: string }).filter((l) => l.level === 40);
+  assert.equal(warnings.length, 1, lines.join(""));
+  assert.equal(warnings[0]!.peer, "spiffe://example.org/ns/edge/sa/gateway");
+  assert.equal(
+    warnings[0]!.msg,
+    "client certificate of spiffe://example.org/ns/edge/sa/gateway rejected: unable to get local issuer certificate (UNABLE_TO_GET_ISSUER_CERT_LOCALLY); this listener's trust bundle does not hold the root its chain leads to",
+  );
 });
