@@ -32,6 +32,8 @@ export class DataPlane {
   #tablesInForce = new Map<string, { readonly rc: EnvoyResource; readonly table: RouteTable }>();
   /** A table kept its previous version while a cluster warms: every update looks again. */
   #holding = false;
+  /** A listener is held back until the route tables it names arrive (see #warmed). */
+  #listenersAwaitRoutes = false;
   /** What the cluster manager runs: the configuration's clusters and the retained ones. */
   #running: { clusters: ReadonlyMap<string, EnvoyResource>; endpoints: ReadonlyMap<string, EnvoyResource>; retained: readonly string[] } = { clusters: new Map(), endpoints: new Map(), retained: [] };
 
@@ -86,21 +88,23 @@ export class DataPlane {
     const inForce = [...this.#tablesInForce.values()].map((x) => x.rc);
     const upstream = withRetainedClusters(set.clusters, set.endpoints, next ? [...inForce, ...[...next.values()].map((x) => x.rc)] : inForce, this.#running);
     if (is("cluster", "endpoint", "secret") || upstream.retained.join() !== this.#running.retained.join()) this.#runClusters(upstream, set);
-    if (is("listener", "secret")) {
-      const listeners = this.#warmed(set);
-      await this.listeners.apply(listeners, set.secrets, this.connections.handler);
-      this.#servedListeners = listeners;
-    }
+    // Route tables before listeners: a listener bound by this update must find its table.
     if (next) {
       const tables: RouteTables = new Map([...next].map(([name, x]) => [name, x.table]));
       this.connections.setRouteTables(tables);
       this.#tablesInForce = next;
       this.#holding = holding;
-      // A cluster kept only for the tables just replaced can go now.
-      if (this.#running.retained.length > 0) {
-        const after = withRetainedClusters(set.clusters, set.endpoints, [...next.values()].map((x) => x.rc), this.#running);
-        if (after.retained.join() !== this.#running.retained.join()) this.#runClusters(after, set);
-      }
+    }
+    if (this.#listenersChange(changed)) {
+      const { listeners, awaitRoutes } = this.#warmed(set);
+      await this.listeners.apply(listeners, set.secrets, this.connections.handler);
+      this.#servedListeners = listeners;
+      this.#listenersAwaitRoutes = awaitRoutes;
+    }
+    // A cluster kept only for the tables just replaced can go now.
+    if (next && this.#running.retained.length > 0) {
+      const after = withRetainedClusters(set.clusters, set.endpoints, [...next.values()].map((x) => x.rc), this.#running);
+      if (after.retained.join() !== this.#running.retained.join()) this.#runClusters(after, set);
     }
     if (is("listener")) this.#applied = true;
   }
@@ -117,25 +121,35 @@ export class DataPlane {
    * with the same set completes the update, or binds them again if it fails.
    */
   async prepare(set: XdsResourceSet, changed: ResourceKind | "all"): Promise<void> {
-    if (changed === "all" || changed === "listener" || changed === "secret") await this.listeners.prepare(this.#warmed(set));
+    if (this.#listenersChange(changed)) await this.listeners.prepare(this.#warmed(set).listeners);
+  }
+
+  /** Listeners are re-applied for their own changes, new certificates, and route tables some of them wait for. */
+  #listenersChange(changed: ResourceKind | "all"): boolean {
+    return changed === "all" || changed === "listener" || changed === "secret" || (changed === "route" && this.#listenersAwaitRoutes);
   }
 
   /**
-   * Listeners whose certificates have arrived. Like Envoy's listener warming: a listener
-   * naming an SDS secret not received yet is not served (a changed one keeps its previous
-   * version) until the secret arrives, which re-applies the listeners.
+   * Listeners whose certificates and route tables have arrived. Like Envoy's listener
+   * warming: a listener naming an SDS secret or an RDS route table not received yet is not
+   * served (a changed one keeps its previous version) until they arrive, which re-applies
+   * the listeners. So a new listener is not bound to answer 404 while its routes are on
+   * their way.
    */
-  #warmed(set: XdsResourceSet): ReadonlyMap<string, EnvoyResource> {
+  #warmed(set: XdsResourceSet): { listeners: ReadonlyMap<string, EnvoyResource>; awaitRoutes: boolean } {
     const out = new Map<string, EnvoyResource>();
+    let awaitRoutes = false;
     for (const [name, l] of set.listeners) {
-      const secrets = referencedNames({ listeners: new Map([[name, l]]), clusters: new Map() }).secret;
-      if (secrets.every((s) => set.secrets.has(s))) out.set(name, l);
+      const refs = referencedNames({ listeners: new Map([[name, l]]), clusters: new Map() });
+      const routesIn = refs.route.every((r) => set.routes.has(r));
+      if (!routesIn) awaitRoutes = true;
+      if (routesIn && refs.secret.every((s) => set.secrets.has(s))) out.set(name, l);
       else {
         const previous = this.#servedListeners.get(name);
         if (previous) out.set(name, previous);
       }
     }
-    return out;
+    return { listeners: out, awaitRoutes };
   }
 
   async close(): Promise<void> {

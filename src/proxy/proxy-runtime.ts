@@ -156,7 +156,8 @@ export class ProxyRuntime {
       await this.#serially(async () => {
         // Two steps when listeners change: every worker releases the sockets the update moves
         // (DataPlane.prepare) before any worker binds.
-        if (changed === "listener" || changed === "secret") await this.#broadcast(set, changed, undefined, "prepare");
+        // Route tables too: they may complete a listener held back for them.
+        if (changed === "listener" || changed === "secret" || changed === "route") await this.#broadcast(set, changed, undefined, "prepare");
         const errors = await this.#broadcast(set, changed);
         if (errors.length > 0) throw new Error(errors[0]);
         // Inside the queue: a restarted worker is fed whatever this leaves in force.

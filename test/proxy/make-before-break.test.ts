@@ -63,3 +63,42 @@ test("moving a route to a new EDS cluster: CDS, RDS and EDS applied one by one n
   assert.match(await backend(), /^status 5\d\d$/);
   assert.equal(b.requests.length, 1);
 });
+
+test("a listener is bound only once the route table it names has arrived (LDS before RDS never answers 404); a changed listener keeps its previous version meanwhile", async (t) => {
+  const port = await freePort();
+  const a = await startEcho(t, "a");
+  const clusters = map({ A: dec(res.cluster("A")) });
+  const endpoints = map({ A: dec(res.endpoints("A", `127.0.0.1:${a.port}`)) });
+  const set = (listeners: Record<string, EnvoyResource>, routes: Record<string, EnvoyResource>): XdsResourceSet => ({
+    listeners: map(listeners),
+    routes: map(routes),
+    clusters,
+    endpoints,
+    secrets: new Map(),
+    versions: { listener: "1", route: "1", cluster: "1", endpoint: "1", secret: "" },
+  });
+  const plane = new DataPlane({ logger: createLogger({ level: "silent" }) });
+  t.after(() => plane.close());
+  const get = async () => {
+    try {
+      const r = await request(`http://127.0.0.1:${port}/`);
+      await r.body.text();
+      return r.statusCode === 200 ? String(r.headers["x-backend"]) : `status ${r.statusCode}`;
+    } catch (e) {
+      return (e as { code?: string }).code ?? (e as Error).message;
+    }
+  };
+
+  await plane.apply(set({}, {}), "all");
+  // LDS: a listener naming route table r, which has not come yet: not bound.
+  await plane.apply(set({ l: dec(res.listener("l", "r", port)) }, {}), "listener");
+  assert.equal(await get(), "ECONNREFUSED");
+  // RDS: r arrives; the listener is bound with it.
+  await plane.apply(set({ l: dec(res.listener("l", "r", port)) }, { r: dec(res.route("r", "A")) }), "route");
+  assert.equal(await get(), "a");
+  // The listener changes to name r2, not here yet: the previous version keeps serving.
+  await plane.apply(set({ l: dec(res.listener("l", "r2", port)) }, { r: dec(res.route("r", "A")) }), "listener");
+  assert.equal(await get(), "a");
+  await plane.apply(set({ l: dec(res.listener("l", "r2", port)) }, { r: dec(res.route("r", "A")), r2: dec(res.route("r2", "missing")) }), "route");
+  assert.match(await get(), /^status 5\d\d$/, "the new version (routing to a missing cluster) is in force");
+});
