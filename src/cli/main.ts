@@ -17,9 +17,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     .configureOutput({ outputError: (str, write) => write(str) })
     .showHelpAfterError("(run with --help for usage)");
   let exitCode = 0;
-  registerCommands(program, (code) => {
-    exitCode = code;
-  });
+  await registerCommands(
+    program,
+    (code) => {
+      exitCode = code;
+    },
+    argv,
+  );
   try {
     await program.parseAsync(argv as string[], { from: "user" });
     return exitCode;

@@ -10,7 +10,7 @@ import { ProxyRuntime } from "../proxy/proxy-runtime.js";
 import { parseHostPort, startAdminServer } from "../runtime/admin-server.js";
 import { createLogger, type LogFormat } from "../telemetry/logger.js";
 import type { SetExitCode } from "./commands.js";
-import { SvidFileCredentials } from "./xds-credentials.js";
+import type { SvidFileCredentials } from "./xds-credentials.js";
 
 interface ProxyFlags {
   role: string;
@@ -51,17 +51,17 @@ export function registerProxy(program: Command, setExit: SetExitCode): void {
       // A sidecar serves one application's traffic: one process is plenty.
       const workers = Number(opts.workers ?? (sidecar ? 0 : availableParallelism()));
       if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a whole number, got "${opts.workers}"`);
-      const { target, credentials: xdsCredentials } = xdsConnection(opts);
+      const { target, credentials: xdsCredentials } = await xdsConnection(opts);
       const logger = createLogger({ format: opts.logFormat }).child(sidecar ? { workload: ref } : { gateway: ref });
       let credentials: grpc.ChannelCredentials | (() => grpc.ChannelCredentials);
       let channelOptions: grpc.ChannelOptions | undefined;
-      if (xdsCredentials instanceof SvidFileCredentials) {
+      if (!(xdsCredentials instanceof grpc.ChannelCredentials)) {
         if (xdsCredentials.warning) logger.warn({ xds: target }, xdsCredentials.warning);
         xdsCredentials.logger = logger;
         credentials = xdsCredentials.get;
         // The control plane is checked by SPIFFE ID, not name; a name (not the dialled IP) as
         // SNI keeps Node from warning that an IP address is not a valid TLS server name.
-        channelOptions = { "grpc.ssl_target_name_override": SvidFileCredentials.SERVER_NAME };
+        channelOptions = { "grpc.ssl_target_name_override": xdsCredentials.serverName };
       } else {
         credentials = xdsCredentials;
       }
@@ -96,7 +96,7 @@ export function registerProxy(program: Command, setExit: SetExitCode): void {
     });
 }
 
-function xdsConnection(opts: ProxyFlags): { target: string; credentials: grpc.ChannelCredentials | SvidFileCredentials } {
+async function xdsConnection(opts: ProxyFlags): Promise<{ target: string; credentials: grpc.ChannelCredentials | SvidFileCredentials }> {
   if (opts.xds.startsWith("unix:")) return { target: opts.xds, credentials: grpc.credentials.createInsecure() };
   const a = parseHostPort(opts.xds);
   if (!a) throw new UsageError(`--xds must be HOST:PORT or unix:///path, got "${opts.xds}"`);
@@ -104,5 +104,8 @@ function xdsConnection(opts: ProxyFlags): { target: string; credentials: grpc.Ch
   const given = [opts.tlsCert, opts.tlsKey, opts.tlsCa].filter(Boolean).length;
   if (given === 0) return { target, credentials: grpc.credentials.createInsecure() };
   if (given !== 3) throw new UsageError("--tls-cert, --tls-key and --tls-ca go together (mTLS to the control plane)");
+  // Loaded only here: the certificate checks use the PKI library, which a proxy on the
+  // local socket of `meshgate up` (every sidecar) never needs.
+  const { SvidFileCredentials } = await import("./xds-credentials.js");
   return { target, credentials: new SvidFileCredentials({ cert: opts.tlsCert!, key: opts.tlsKey!, ca: opts.tlsCa! }) };
 }

@@ -29,7 +29,7 @@ interface Loaded {
 
 export class SvidFileCredentials {
   /** The TLS server name sent to the control plane (it is verified by SPIFFE ID, not by name). */
-  static readonly SERVER_NAME = "control-plane.meshgate";
+  readonly serverName = "control-plane.meshgate";
   #current: Loaded;
   #logger: Logger | undefined;
 
