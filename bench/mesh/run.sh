@@ -7,7 +7,9 @@
 #
 #   core 0: this script, wrk, the applications (one nginx)      core 1: meshgate up, its gateway and both sidecars
 #
-# Env knobs (defaults): DUR=10 RUNS=3 WARM=2 CONC=50 LOWC=4 (0 skips the latency runs)
+# Env knobs (defaults): DUR=10 RUNS=3 WARM=2 CONC=50 LOWC=4 (0 skips the closed-loop latency runs)
+#   RATE=1000 RATEC=16: open-loop latency runs at RATE requests/s over RATEC connections
+#   (paced-load.mjs; RATE=0 skips them); the targets are read there
 #   WORK=$TMPDIR/meshgate-bench-mesh PORT_BASE=28000 FOREIGN_MAX=5 RETRIES=3 QUIET_WAIT=30
 #   MG_READY_TIMEOUT=60   seconds for `meshgate up` to serve both paths
 #   MG_DIST=1             the built dist/cli/main.js (built first); 0: src/cli/main.ts through tsx
@@ -17,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 cd "$REPO" || exit 1
 
-DUR=${DUR:-10}; RUNS=${RUNS:-3}; WARM=${WARM:-2}; CONC=${CONC:-50}; LOWC=${LOWC:-4}
+DUR=${DUR:-10}; RUNS=${RUNS:-3}; WARM=${WARM:-2}; CONC=${CONC:-50}; LOWC=${LOWC:-4}; RATE=${RATE:-1000}; RATEC=${RATEC:-16}
 FOREIGN_MAX=${FOREIGN_MAX:-5}; RETRIES=${RETRIES:-3}; QUIET_WAIT=${QUIET_WAIT:-30}
 MG_READY_TIMEOUT=${MG_READY_TIMEOUT:-60}; MG_DIST=${MG_DIST:-1}
 WORK=${WORK:-${TMPDIR:-/tmp}/meshgate-bench-mesh}
@@ -162,18 +164,22 @@ quiet() { local i f
   done
   log "  still busy with other processes after ${QUIET_WAIT}s; measuring anyway"
 }
-COLS='scenario\tround\tconc\trps\tp50_ms\tp90_ms\tp99_ms\tmean_ms\trequests\terrors\tcore0_pct\tcore1_pct\tforeign_cpu_pct\tretries\tapps_cpu_s'
+COLS='scenario\tround\tconc\trate\trps\tp50_ms\tp90_ms\tp99_ms\tmean_ms\trequests\terrors\tcore0_pct\tcore1_pct\tforeign_cpu_pct\tretries\tapps_cpu_s'
 for g in "${GROUPS_ORDER[@]}"; do COLS+="\t${g}_cpu_s\t${g}_rss_kb\t${g}_pss_kb"; done
 COLS+='\n'
-measure() { # <scenario> <url> <conc> <round>: appends one row to runs.tsv
-  local name=$1 url=$2 c=$3 r=$4 out="$RAW/$1-c$3-r$4.txt"
+measure() { # <scenario> <url> <conc> <round> [rate]: appends one row to runs.tsv (rate > 0: open loop, paced-load.mjs)
+  local name=$1 url=$2 c=$3 r=$4 rate=${5:-0} out="$RAW/$1-c$3-rate${5:-0}-r$4.txt"
   local try lp s0 s1 w0 w1 a0 a1 ft fp g p v
   declare -A T0 T1 RSS PSS
   for try in $(seq 0 "$RETRIES"); do
     quiet
     for g in "${GROUPS_ORDER[@]}"; do T0[$g]=$(ticks ${GROUP[$g]}); RSS[$g]=0; PSS[$g]=0; done
     a0=$(ticks $(tree "${PX[apps]}")); snapshot >"$RUN/snap0"; s0=$(cpustat); w0=$(date +%s%N)
-    taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${DUR}s" --latency -s "$REPO/bench/gateway/wrk-report.lua" "$url" >"$out" 2>&1 &
+    if ((rate > 0)); then
+      taskset -c "$LOAD_CORE" node "$HERE/paced-load.mjs" "$url" "$rate" "$c" "$DUR" >"$out" 2>&1 &
+    else
+      taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${DUR}s" --latency -s "$REPO/bench/gateway/wrk-report.lua" "$url" >"$out" 2>&1 &
+    fi
     lp=$!
     while kill -0 "$lp" 2>/dev/null; do   # peak RSS and PSS of each proxy, sampled every second
       for g in "${GROUPS_ORDER[@]}"; do
@@ -192,16 +198,16 @@ measure() { # <scenario> <url> <conc> <round>: appends one row to runs.tsv
   done
   local groups=""
   for g in "${GROUPS_ORDER[@]}"; do groups+="$(awk -v d="$((T1[$g] - T0[$g]))" -v hz="$HZ" 'BEGIN { printf "%.3f", d / hz }') ${RSS[$g]} ${PSS[$g]} "; done
-  awk -v name="$name" -v r="$r" -v c="$c" -v hz="$HZ" -v s0="$s0" -v s1="$s1" -v fp="$fp" -v try="$try" -v da="$((a1 - a0))" -v groups="$groups" '
+  awk -v name="$name" -v r="$r" -v c="$c" -v rate="$rate" -v hz="$HZ" -v s0="$s0" -v s1="$s1" -v fp="$fp" -v try="$try" -v da="$((a1 - a0))" -v groups="$groups" '
     BEGIN { split(s0, a, " "); split(s1, b, " ")
             core0 = 100 * (b[1]-a[1]) / ((b[2]-a[2]) ? b[2]-a[2] : 1); core1 = 100 * (b[3]-a[3]) / ((b[4]-a[4]) ? b[4]-a[4] : 1) }
     /^WRK / { for (i = 2; i <= NF; i++) { split($i, kv, "="); R[kv[1]] = kv[2] } ok = 1 }
     END { if (!ok) { R["rps"] = 0; R["p50_us"] = R["p90_us"] = R["p99_us"] = R["mean_us"] = "NA"; R["requests"] = 0; R["errors"] = -1 }
-      printf "%s\t%d\t%d\t%.2f\t%s\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.1f\t%s\t%d\t%.3f", name, r, c, R["rps"], m(R["p50_us"]), m(R["p90_us"]), m(R["p99_us"]), m(R["mean_us"]), R["requests"], R["errors"], core0, core1, fp, try, da / hz
+      printf "%s\t%d\t%d\t%d\t%.2f\t%s\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.1f\t%s\t%d\t%.3f", name, r, c, rate, R["rps"], m(R["p50_us"]), m(R["p90_us"]), m(R["p99_us"]), m(R["mean_us"]), R["requests"], R["errors"], core0, core1, fp, try, da / hz
       n = split(groups, g, " "); for (i = 1; i <= n; i++) printf "\t%s", g[i]
       printf "\n" }
     function m(us) { return us == "NA" ? "NA" : sprintf("%.3f", us / 1000) }' "$out" >>"$RES/runs.tsv"
-  tail -n1 "$RES/runs.tsv" | awk -F'\t' '{ printf "  %-8s c%-3d r%d %9.0f rps p50=%sms p90=%sms p99=%sms err=%s core0=%s%% core1=%s%% foreign=%s%%\n", $1, $3, $2, $4, $5, $6, $7, $10, $11, $12, $13 }' >&2
+  tail -n1 "$RES/runs.tsv" | awk -F'\t' '{ printf "  %-8s c%-3d rate=%-5s r%d %9.0f rps p50=%sms p90=%sms p99=%sms err=%s core0=%s%% core1=%s%% foreign=%s%%\n", $1, $3, $4, $2, $5, $6, $7, $8, $11, $12, $13, $14 }' >&2
 }
 
 # ---------------------------------------------------------------- rounds (the two paths interleaved within each)
@@ -211,7 +217,7 @@ MG_COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" d
 { echo "date=$(date -Is) cores=$(nproc --all) cpu=$(lscpu | sed -n 's/^Model name: *//p')"
   echo "node=$(node -v) $(nginx -v 2>&1 | sed 's/nginx version: //') wrk=$(wrk -v 2>&1 | awk 'NR==1{print $2}')"
   echo "meshgate=${MG[*]} commit=$MG_COMMIT"
-  echo "DUR=$DUR RUNS=$RUNS WARM=$WARM CONC=$CONC LOWC=$LOWC FOREIGN_MAX=$FOREIGN_MAX RETRIES=$RETRIES loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "DUR=$DUR RUNS=$RUNS WARM=$WARM CONC=$CONC LOWC=$LOWC RATE=$RATE RATEC=$RATEC FOREIGN_MAX=$FOREIGN_MAX RETRIES=$RETRIES loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$RES/env.txt"
 cat "$RES/env.txt" >&2
 for r in $(seq "$RUNS"); do
@@ -221,6 +227,7 @@ for r in $(seq "$RUNS"); do
     taskset -c "$LOAD_CORE" wrk -t1 -c"$CONC" -d"${WARM}s" "$url" >/dev/null 2>&1   # JIT, pools
     measure "$name" "$url" "$CONC" "$r"
     ((LOWC > 0)) && measure "$name" "$url" "$LOWC" "$r"
+    ((RATE > 0)) && measure "$name" "$url" "$RATEC" "$r" "$RATE"
   done
 done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/env.txt"

@@ -55,10 +55,11 @@ test("added latency is mesh minus direct within each round, median over the clea
 test("the report: both paths, the added latency, each proxy, target verdicts and the published figures", () => {
   const md = renderReport(parseTsv(RUNS), { foreignMax: 5, env: "DUR=10 RUNS=3", title: "Mesh benchmark x" });
   assert.match(md, /^# Mesh benchmark x/);
-  assert.match(md, /\| mesh: client -> gateway -> sidecar -> A -> sidecar -> sidecar -> B \| 4 \| 4,200 \| 4,000–4,400 \| 0\.60 \/ 1\.70 \/ 2\.50 \| 0 \| 2 of 3 \|/);
-  assert.match(md, /\| 4 \| \+0\.500 \| \+1\.500 \| \+2\.000 \| 0\.10x \|/);
+  assert.match(md, /\| mesh: client -> gateway -> sidecar -> A -> sidecar -> sidecar -> B \| 4 conn\. \(closed loop\) \| 4,200 \| 4,000–4,400 \| 0\.60 \/ 1\.70 \/ 2\.50 \| 0 \| 2 of 3 \|/);
+  assert.match(md, /\| 4 conn\. \(closed loop\) \| \+0\.500 \| \+1\.500 \| \+2\.000 \| 0\.10x \|/);
   assert.match(md, /\| sidecar A \(inbound \+ outbound\) \| 50\.0 \| 62\.0 \| 130\.0 \| 78\.0 \|/);
   // 0.5 is not < 0.5; 2.0 is not < 2
+  assert.match(md, /\| target \(at 4 conn\. \(closed loop\)\) \| measured \| verdict \|/, "without open-loop runs: the fewest connections");
   assert.match(md, /\| added p50 < 0\.5 ms \(gateway \+ two sidecars\) \| 0\.500 ms \| missed \|/);
   assert.match(md, /\| added p99 < 2 ms \| 2\.000 ms \| missed \|/);
   assert.ok(md.includes(`Istio: +${PUBLISHED.istioP90TwoSidecarsMs} ms (two sidecars) | +1.500 ms (gateway + two sidecars)`), md);
@@ -70,4 +71,29 @@ test("targets met when the added latency is below them", () => {
   const md = renderReport(parseTsv(fast), { foreignMax: 5 });
   assert.match(md, /\| added p50 < 0\.5 ms \(gateway \+ two sidecars\) \| 0\.200 ms \| met \|/);
   assert.match(md, /\| added p99 < 2 ms \| 0\.500 ms \| met \|/);
+});
+
+test("open-loop runs (a rate column) are a load of their own, and the targets are read there", () => {
+  const cols = COLS.slice(0, 3).concat("rate", COLS.slice(3));
+  const withRate = (line: string, rate: number) => {
+    const f = line.split("\t");
+    return [...f.slice(0, 3), String(rate), ...f.slice(3)].join("\t");
+  };
+  const lines = RUNS.split("\n").slice(1).map((l) => withRate(l, 0));
+  // 1,000 rps over 16 connections: mesh adds 0.3 / 0.5 / 1.2 ms in both rounds.
+  for (const r of [1, 2]) {
+    lines.push(withRate(row({ s: "direct", r, c: 16, rps: 1_000, p50: 0.2, p90: 0.3, p99: 0.8 }), 1000));
+    lines.push(withRate(row({ s: "mesh", r, c: 16, rps: 1_000, p50: 0.5, p90: 0.8, p99: 2.0, cpu: [40, 80, 40, 0], rssMb: [70, 90, 85, 150] }), 1000));
+  }
+  const runs = parseTsv([cols.join("\t"), ...lines].join("\n"));
+  const S = summarise(runs, 5);
+  assert.deepEqual(S.map((x) => `${x.path}@${x.conc}/${x.rate}`), ["direct@50/0", "mesh@50/0", "direct@4/0", "mesh@4/0", "direct@16/1000", "mesh@16/1000"]);
+  const a = addedLatency(runs, 16, 5, 1000)!;
+  assert.ok(Math.abs(a.p50 - 0.3) < 1e-9 && Math.abs(a.p99 - 1.2) < 1e-9, JSON.stringify(a));
+  assert.equal(addedLatency(runs, 16, 5), undefined, "no closed-loop runs at 16 connections");
+  const md = renderReport(runs, { foreignMax: 5 });
+  assert.match(md, /\| 1,000 rps over 16 conn\. \(open loop\) \| \+0\.300 \| \+0\.500 \| \+1\.200 \| 1\.00x \|/);
+  assert.match(md, /\| target \(at 1,000 rps over 16 conn\. \(open loop\)\) \| measured \| verdict \|/);
+  assert.match(md, /\| added p50 < 0\.5 ms \(gateway \+ two sidecars\) \| 0\.300 ms \| met \|/);
+  assert.match(md, /\| added p99 < 2 ms \| 1\.200 ms \| met \|/);
 });
