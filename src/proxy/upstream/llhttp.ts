@@ -1,5 +1,6 @@
 // Node's own native HTTP/1 parser (llhttp, compiled into Node), as node:http's client
-// drives it. It is reached through `_http_common`, a module Node ships but does not
+// and server drive it (RESPONSE mode for the upstream pool, REQUEST mode for the
+// downstream HTTP/1.1 server). It is reached through `_http_common`, a module Node ships but does not
 // document, because nothing documented parses HTTP/1 responses this cheaply: http.request
 // builds a ClientRequest, an IncomingMessage stream and several closures per request,
 // and undici carries its own llhttp compiled to wasm whose callbacks cross the wasm
@@ -23,6 +24,13 @@ export interface NativeParser {
   finish(): ParseError | undefined;
   /** Frees the native parser; it must not be called from inside one of its callbacks. */
   close(): void;
+  /**
+   * Milliseconds since the message being parsed began (its first byte), 0 between
+   * messages. Meaningless before the parser has seen a byte.
+   */
+  duration(): number;
+  /** Whether the header block of the message being parsed (or the last one) is complete. */
+  headersCompleted(): boolean;
   [slot: number]: unknown;
 }
 
@@ -34,6 +42,7 @@ export interface ParseError extends Error {
 
 export interface NativeParserClass {
   new (): NativeParser;
+  readonly REQUEST: number;
   readonly RESPONSE: number;
   readonly kOnHeaders: number;
   readonly kOnHeadersComplete: number;
@@ -45,8 +54,12 @@ export interface NativeParserClass {
 
 /**
  * kOnHeadersComplete's arguments, in order. `headers` is undefined when they were handed
- * over earlier through kOnHeaders (more than 32 fields, or a header block split so).
- * Returns 0, or 1 when the message has no body whatever its headers say (HEAD, 1xx, 204, 304).
+ * over earlier through kOnHeaders (more than 32 fields), and so is `url` (REQUEST mode:
+ * the request target), which then came in pieces with them. `method` (REQUEST mode) is an
+ * index into `methods`. Returns 0, or 1 when the message has no body whatever its headers
+ * say (HEAD, 1xx, 204, 304). `upgrade` is llhttp's: Connection: upgrade with an Upgrade
+ * field, or CONNECT; such a message makes `execute` stop after it (after its head when it
+ * has no body) and return the bytes parsed; the next `execute` goes on.
  */
 export type OnHeadersComplete = (
   versionMajor: number,
@@ -62,7 +75,15 @@ export type OnHeadersComplete = (
 
 const require = createRequire(import.meta.url);
 
-export const HTTPParser = (require("_http_common") as { HTTPParser: NativeParserClass }).HTTPParser;
+const common = require("_http_common") as { HTTPParser: NativeParserClass; methods: readonly string[] };
+
+export const HTTPParser = common.HTTPParser;
+
+/** Request methods by llhttp's index (kOnHeadersComplete's `method`). */
+export const methods: readonly string[] = common.methods;
+
+/** kOnHeaders' arguments: header fields [name, value, ...] and (REQUEST mode) the next piece of the request target. */
+export type OnHeaders = (fields: string[], url: string) => void;
 
 /** An error llhttp reported (not one a callback threw, which may carry a `code` of its own). */
 export function isParseError(v: unknown): v is ParseError {
