@@ -124,6 +124,21 @@ function parserOnMessageComplete(this: OwnedParser): void {
   this.owner.onMessageComplete();
 }
 
+function parserOnExecute(this: OwnedParser, ret: unknown): void {
+  this.owner.executed(ret);
+}
+
+/** A socket's native stream (TCPWrap, or TLSWrap on TLS chains), as net.Socket keeps it in `_handle`. */
+interface StreamHandle {
+  readonly isStreamBase?: boolean;
+  /** Another parser already reads it (node:http's flag, honoured both ways). */
+  _consumed?: boolean;
+  /** net.Socket's own record of whether the handle reads. */
+  reading?: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
 function closeParser(parser: NativeParser): void {
   parser.close();
 }
@@ -145,8 +160,11 @@ export class Http1Connection {
   /** A refusal to send once the responses before it are done. */
   private pendingError = 0;
   private pauseMask = 0;
-  private inExecute = false;
   private sawBytes = false;
+  /** A request with llhttp's upgrade flag was parsed: the parser may stop short of the bytes read. */
+  private upgradeSeen = false;
+  /** The native stream the parser reads directly (null: fed from the socket's 'data' events). */
+  private handle: StreamHandle | null = null;
   private readonly startedAt = Date.now();
   /** When the idle check first saw the connection without a request (0: busy since). */
   private idleSince = 0;
@@ -178,23 +196,38 @@ export class Http1Connection {
   start(): void {
     const socket = this.socket;
     this.conn.h1 = this;
-    socket.on("data", this.onData);
     socket.on("end", this.onEnd);
     socket.on("close", this.onClose);
     socket.on("drain", this.onDrain);
     if (socket.destroyed) return this.socketClosed();
+    // The parser reads the native stream itself, as node:http's server does: a read costs
+    // no Buffer, no stream 'data' event and no allocation of its own (the parser reuses
+    // one buffer). Sockets without a native stream are fed from 'data' events instead.
+    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
+    if (handle != null && handle.isStreamBase === true && handle._consumed !== true) {
+      handle._consumed = true;
+      this.parser[HTTPParser.kOnExecute] = parserOnExecute;
+      this.parser.consume(handle);
+      this.handle = handle;
+      // Bytes already in the socket's stream: what the listener read to sniff the protocol
+      // (put back), or what TLS decrypted before the handshake was reported.
+      const early = socket.read() as Buffer | null;
+      if (early !== null) this.read(early);
+      return;
+    }
+    socket.on("data", this.onData);
     // The listener paused the socket to put back what it sniffed.
     socket.resume();
   }
 
   // ---- reading -------------------------------------------------------------------------
 
+  /** Parses bytes handed over in JavaScript ('data' events, or bytes read before the parser took the stream). */
   private read(chunk: Buffer): void {
     if (this.stopped && this.parsing === null) return;
     this.sawBytes = true;
-    let data = chunk;
-    for (;;) {
-      this.inExecute = true;
+    let data: Buffer | null = chunk;
+    while (data !== null) {
       let ret: unknown;
       try {
         ret = this.parser.execute(data);
@@ -202,32 +235,50 @@ export class Http1Connection {
         // A callback threw (llhttp passes the exception on): the parser is unusable.
         ret = err;
       }
-      this.inExecute = false;
-      if (this.closed || this.socket.destroyed) return;
-      if (typeof ret === "number") {
-        const up = this.upgradeWaiting();
-        if (up !== null) {
-          // An upgrade the chain carries: llhttp stopped after its head; the rest is the new protocol's.
-          up.upgradeHead = ret < data.length ? data.subarray(ret) : EMPTY;
-          if (up === this.active) this.dispatch(up);
-          return;
-        }
-        if (ret >= data.length || this.stopped) return;
-        // llhttp also stops after an upgrade this chain does not carry: an ordinary
-        // request, and parsing goes on.
-        data = data.subarray(ret);
-        continue;
-      }
-      if (ret === undefined) return;
-      // Bytes after a request that closes the connection, or after a refused one, are not read.
-      if (this.stopped && this.parsing === null) return;
-      if (!isParseError(ret) || ret.code === "HPE_JS_EXCEPTION") {
-        this.server.logger?.error({ err: (ret as Error).message }, "HTTP/1.1 connection failed");
-        return this.destroy();
-      }
-      const code = ret.code;
-      return this.refuseConnection(code === "HPE_HEADER_OVERFLOW" ? 431 : code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413 : 400);
+      data = this.afterExecute(ret, data);
     }
+  }
+
+  /** kOnExecute: the parser parsed what it read from the stream; `ret` is what execute returned. */
+  executed(ret: unknown): void {
+    this.sawBytes = true;
+    if (typeof ret === "number" && !this.upgradeSeen) return;
+    const rest = this.afterExecute(ret, null);
+    if (rest !== null) this.read(rest);
+  }
+
+  /**
+   * What follows an execute of `data` (null: the stream's read, fetched only when needed):
+   * the bytes still to parse, or null.
+   */
+  private afterExecute(ret: unknown, data: Buffer | null): Buffer | null {
+    if (this.closed || this.socket.destroyed) return null;
+    if (typeof ret === "number") {
+      if (data !== null && ret >= data.length && !this.upgradeSeen) return null;
+      // llhttp stops after a message that asked for an upgrade.
+      const up = this.upgradeWaiting();
+      const buf = data ?? this.parser.getCurrentBuffer();
+      if (this.parsing === null) this.upgradeSeen = false;
+      if (up !== null) {
+        // An upgrade the chain carries: the rest is the new protocol's.
+        up.upgradeHead = ret < buf.length ? buf.subarray(ret) : EMPTY;
+        if (up === this.active) this.dispatch(up);
+        return null;
+      }
+      // One the chain does not carry is an ordinary request, and parsing goes on.
+      return ret < buf.length && !this.stopped ? buf.subarray(ret) : null;
+    }
+    if (ret === undefined) return null;
+    // Bytes after a request that closes the connection, or after a refused one, are not read.
+    if (this.stopped && this.parsing === null) return null;
+    if (!isParseError(ret) || ret.code === "HPE_JS_EXCEPTION") {
+      this.server.logger?.error({ err: (ret as Error).message }, "HTTP/1.1 connection failed");
+      this.destroy();
+      return null;
+    }
+    const code = ret.code;
+    this.refuseConnection(code === "HPE_HEADER_OVERFLOW" ? 431 : code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413 : 400);
+    return null;
   }
 
   /** The upgrade request whose head was just parsed and is waiting for its remaining bytes. */
@@ -247,6 +298,7 @@ export class Http1Connection {
     const target = url === undefined ? this.url : this.url === "" ? url : this.url + url;
     this.fields = null;
     this.url = "";
+    if (upgrade) this.upgradeSeen = true;
     if (this.stopped || this.socket.destroyed) return 0;
     this.idleSince = 0;
     const chain = this.conn.chain;
@@ -306,13 +358,25 @@ export class Http1Connection {
   private pause(reason: number): void {
     const was = this.pauseMask;
     this.pauseMask = was | reason;
-    if (was === 0 && !this.closed) this.socket.pause();
+    if (was !== 0 || this.closed) return;
+    const h = this.handle;
+    if (h === null) this.socket.pause();
+    else if (h.reading !== false) {
+      h.reading = false;
+      h.readStop();
+    }
   }
 
   private unpause(reason: number): void {
     if ((this.pauseMask & reason) === 0) return;
     this.pauseMask &= ~reason;
-    if (this.pauseMask === 0 && !this.closed && !this.handedOver) this.socket.resume();
+    if (this.pauseMask !== 0 || this.closed || this.handedOver) return;
+    const h = this.handle;
+    if (h === null) this.socket.resume();
+    else if (h.reading !== true) {
+      h.reading = true;
+      h.readStart();
+    }
   }
 
   // ---- requests ------------------------------------------------------------------------
@@ -503,6 +567,17 @@ export class Http1Connection {
     this.closeAfterWrites();
   }
 
+  /** Gives the stream back to the socket and frees the parser (later: this may run under one of its callbacks). */
+  private releaseParser(): void {
+    const h = this.handle;
+    if (h !== null) {
+      this.handle = null;
+      this.parser.unconsume();
+      h._consumed = false;
+    }
+    setImmediate(closeParser, this.parser);
+  }
+
   private abortWaiting(): void {
     const waiting = this.waiting;
     if (waiting === null) return;
@@ -515,9 +590,7 @@ export class Http1Connection {
     this.closed = true;
     this.server.remove(this);
     if (this.conn.h1 === this) this.conn.h1 = undefined;
-    // Never free the native parser under its own callback.
-    if (this.inExecute) setImmediate(closeParser, this.parser);
-    else this.parser.close();
+    this.releaseParser();
     const active = this.active;
     this.active = null;
     if (active !== null) active.abort();
@@ -544,9 +617,14 @@ export class Http1Connection {
     socket.off("end", this.onEnd);
     socket.off("close", this.onClose);
     socket.off("drain", this.onDrain);
-    if (this.inExecute) setImmediate(closeParser, this.parser);
-    else this.parser.close();
+    const h = this.handle;
+    this.releaseParser();
     this.closed = true;
+    if (h !== null && h.reading !== true && !socket.destroyed) {
+      // The socket's own stream reads from now on.
+      h.reading = true;
+      h.readStart();
+    }
     socket.write(head, "latin1");
     // Neither flowing nor paused: the new owner's first "data" listener or pipe starts the flow.
     (socket as { readableFlowing: boolean | null }).readableFlowing = null;

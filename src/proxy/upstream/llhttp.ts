@@ -31,6 +31,16 @@ export interface NativeParser {
   duration(): number;
   /** Whether the header block of the message being parsed (or the last one) is complete. */
   headersCompleted(): boolean;
+  /**
+   * Makes the parser the reader of a native stream (a socket's `_handle`: TCP or TLS):
+   * what the stream reads goes straight into `execute` (into a buffer the parser reuses),
+   * not through the socket's JavaScript stream; kOnExecute is called after each read
+   * with what `execute` returned. End of stream and read errors still reach the socket.
+   */
+  consume(handle: object): void;
+  unconsume(): void;
+  /** Inside kOnExecute: a copy of the bytes just read. */
+  getCurrentBuffer(): Buffer;
   [slot: number]: unknown;
 }
 
