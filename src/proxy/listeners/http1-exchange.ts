@@ -33,15 +33,17 @@ const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 export class RequestBody extends Readable {
   constructor(private readonly exchange: Http1Exchange) {
     super();
+    // As node:http's IncomingMessage, an abort is an error only for those listening for
+    // one; a consumer may stop listening between the abort and the event (the upstream
+    // call cancelled by the same abort), so the event must never go unheard.
+    this.on("error", ignore);
   }
   override _read(): void {
     this.exchange.bodyWanted();
   }
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    // As node:http's IncomingMessage: an abort is an 'error' only for those listening for one.
-    cb(err !== null && this.listenerCount("error") > 0 ? err : null);
-  }
 }
+
+function ignore(): void {}
 
 function endedBody(): Readable {
   const r = new Readable({ read() {} });
