@@ -10,6 +10,10 @@
 #
 #   core 0: this script, wrk, the backend nginx          core 1: the two meshgate instances
 #
+# When `perf stat` can count instructions here, the worker's instructions per request are
+# reported as well: on a busy machine CPU time per request still moves with what the other
+# processes do to caches and clocks, the instruction count hardly does.
+#
 # Env knobs (defaults): PAIRS=5 DUR=10 WARM=3 CONC=50 PATH_=/ WORK=$TMPDIR/meshgate-bench-ab PORT_BASE=28000
 #   MG_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"  extra node options for both instances (the
 #   gateway proxy and its worker inherit them): profiles of the whole run, written at exit.
@@ -70,24 +74,29 @@ declare -A W
 for label in A B; do W[$label]=$(worker_of "${PX[$label]}" | head -n1); [ -n "${W[$label]}" ] || die "no gateway worker for $label"; done
 log "A=$A (worker ${W[A]})  B=$B (worker ${W[B]})  load: wrk -t1 -c$CONC -d${DUR}s https://127.0.0.1:<port>$URL_PATH"
 
+PERF=0
+if command -v perf >/dev/null 2>&1 && perf stat -e instructions -x, -- true 2>&1 | grep '^[0-9]*,,instructions' >/dev/null; then PERF=1; fi
 RES="$RUN/ab.tsv"
-printf 'pair\tlabel\trequests\trps\tworker_cpu_s\tus_per_req\tloadavg\n' >"$RES"
+printf 'pair\tlabel\trequests\trps\tworker_cpu_s\tus_per_req\tkinstr_per_req\tloadavg\n' >"$RES"
 measure() { # <pair> <label>
-  local label=$2 url="https://127.0.0.1:${PORT[$2]}$URL_PATH" out t0 t1 n rps
+  local label=$2 url="https://127.0.0.1:${PORT[$2]}$URL_PATH" out t0 t1 n rps pp=0 ins=0
   taskset -c 0 wrk -t1 -c"$CONC" -d"${WARM}s" "$url" >/dev/null 2>&1
+  if ((PERF)); then taskset -c 0 perf stat -e instructions -x, -o "$RUN/perf.txt" -p "${W[$label]}" & pp=$!; sleep 0.2; fi
   t0=$(ticks "${W[$label]}")
   out=$(taskset -c 0 wrk -t1 -c"$CONC" -d"${DUR}s" -s "$HERE/wrk-report.lua" "$url" 2>&1)
   t1=$(ticks "${W[$label]}")
+  if ((pp)); then kill -INT "$pp"; wait "$pp" 2>/dev/null; ins=$(awk -F, '$3 == "instructions" { print $1 }' "$RUN/perf.txt"); fi
   n=$(sed -n 's/^WRK .*requests=\([0-9]*\).*/\1/p' <<<"$out"); rps=$(sed -n 's/^WRK .*rps=\([0-9.]*\).*/\1/p' <<<"$out")
   [ -n "$n" ] && [ "$n" -gt 0 ] || die "wrk failed: $out"
-  awk -v p="$1" -v l="$label" -v n="$n" -v rps="$rps" -v dt="$((t1 - t0))" -v hz="$HZ" -v la="$(cut -d' ' -f1 /proc/loadavg)" \
-    'BEGIN { printf "%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%s\n", p, l, n, rps, dt / hz, dt / hz * 1e6 / n, la }' | tee -a "$RES" >&2
+  awk -v p="$1" -v l="$label" -v n="$n" -v rps="$rps" -v dt="$((t1 - t0))" -v hz="$HZ" -v ins="${ins:-0}" -v la="$(cut -d' ' -f1 /proc/loadavg)" \
+    'BEGIN { printf "%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%s\n", p, l, n, rps, dt / hz, dt / hz * 1e6 / n, ins / n / 1000, la }' | tee -a "$RES" >&2
 }
 for i in $(seq "$PAIRS"); do
   if ((i % 2)); then measure "$i" A; measure "$i" B; else measure "$i" B; measure "$i" A; fi
 done
-awk -F'\t' 'NR > 1 { v[$2] = v[$2] " " $6; r[$2] = r[$2] " " $4 }
+awk -F'\t' 'NR > 1 { v[$2] = v[$2] " " $6; r[$2] = r[$2] " " $4; k[$2] = k[$2] " " $7 }
   function median(s,   a, n, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-  END { ma = median(v["A"]); mb = median(v["B"]); printf "median CPU us/request: A %.2f  B %.2f  (B/A %.3f); median rps: A %.0f  B %.0f\n", ma, mb, mb / ma, median(r["A"]), median(r["B"]) }' "$RES"
+  END { ma = median(v["A"]); mb = median(v["B"]); printf "median CPU us/request: A %.2f  B %.2f  (B/A %.3f); median rps: A %.0f  B %.0f", ma, mb, mb / ma, median(r["A"]), median(r["B"])
+    ka = median(k["A"]); kb = median(k["B"]); if (ka > 0) printf "; median k-instructions/request: A %.1f  B %.1f  (B/A %.3f)", ka, kb, kb / ka; printf "\n" }' "$RES"
 log "results: $RES"

@@ -35,7 +35,7 @@
 
 import type * as net from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
-import { HTTPParser, isParseError, methods, type NativeParser, type OnHeaders, type OnHeadersComplete } from "../upstream/llhttp.js";
+import { consumeSocket, HTTPParser, isParseError, methods, releaseSocket, setReading, type NativeParser, type OnHeaders, type OnHeadersComplete, type StreamHandle } from "../upstream/llhttp.js";
 import type { Connection } from "./connection.js";
 import { Http1Exchange } from "./http1-exchange.js";
 import { errorResponse } from "./http1-messages.js";
@@ -104,6 +104,8 @@ export class Http1Server {
 }
 
 // llhttp calls these with `this` = the parser; each connection's parser points back to it.
+// An exception is caught here, not left to cross llhttp: when the parser reads the native
+// stream there is no JavaScript caller to catch it.
 interface OwnedParser extends NativeParser {
   owner: Http1Connection;
 }
@@ -113,30 +115,32 @@ const parserOnHeaders: OnHeaders = function (this: OwnedParser, fields, url) {
 };
 
 const parserOnHeadersComplete: OnHeadersComplete = function (this: OwnedParser, major, minor, headers, method, url, _status, _text, upgrade, keepAlive) {
-  return this.owner.onHeadersComplete(major, minor, headers, method!, url, upgrade, keepAlive);
+  try {
+    return this.owner.onHeadersComplete(major, minor, headers, method!, url, upgrade, keepAlive);
+  } catch (err) {
+    this.owner.callbackFailed(err);
+    return 0;
+  }
 };
 
 function parserOnBody(this: OwnedParser, chunk: Buffer): void {
-  this.owner.onBody(chunk);
+  try {
+    this.owner.onBody(chunk);
+  } catch (err) {
+    this.owner.callbackFailed(err);
+  }
 }
 
 function parserOnMessageComplete(this: OwnedParser): void {
-  this.owner.onMessageComplete();
+  try {
+    this.owner.onMessageComplete();
+  } catch (err) {
+    this.owner.callbackFailed(err);
+  }
 }
 
 function parserOnExecute(this: OwnedParser, ret: unknown): void {
   this.owner.executed(ret);
-}
-
-/** A socket's native stream (TCPWrap, or TLSWrap on TLS chains), as net.Socket keeps it in `_handle`. */
-interface StreamHandle {
-  readonly isStreamBase?: boolean;
-  /** Another parser already reads it (node:http's flag, honoured both ways). */
-  _consumed?: boolean;
-  /** net.Socket's own record of whether the handle reads. */
-  reading?: boolean;
-  readStart(): number;
-  readStop(): number;
 }
 
 function closeParser(parser: NativeParser): void {
@@ -203,11 +207,8 @@ export class Http1Connection {
     // The parser reads the native stream itself, as node:http's server does: a read costs
     // no Buffer, no stream 'data' event and no allocation of its own (the parser reuses
     // one buffer). Sockets without a native stream are fed from 'data' events instead.
-    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
-    if (handle != null && handle.isStreamBase === true && handle._consumed !== true) {
-      handle._consumed = true;
-      this.parser[HTTPParser.kOnExecute] = parserOnExecute;
-      this.parser.consume(handle);
+    const handle = consumeSocket(this.parser, socket, parserOnExecute);
+    if (handle !== null) {
       this.handle = handle;
       // Bytes already in the socket's stream: what the listener read to sniff the protocol
       // (put back), or what TLS decrypted before the handshake was reported.
@@ -237,6 +238,12 @@ export class Http1Connection {
       }
       data = this.afterExecute(ret, data);
     }
+  }
+
+  /** Something under a parser callback threw (a bug): the connection is dropped, the process goes on. */
+  callbackFailed(err: unknown): void {
+    this.server.logger?.error({ err: err instanceof Error ? err.message : String(err) }, "HTTP/1.1 connection failed");
+    this.destroy();
   }
 
   /** kOnExecute: the parser parsed what it read from the stream; `ret` is what execute returned. */
@@ -359,24 +366,16 @@ export class Http1Connection {
     const was = this.pauseMask;
     this.pauseMask = was | reason;
     if (was !== 0 || this.closed) return;
-    const h = this.handle;
-    if (h === null) this.socket.pause();
-    else if (h.reading !== false) {
-      h.reading = false;
-      h.readStop();
-    }
+    if (this.handle === null) this.socket.pause();
+    else setReading(this.handle, false);
   }
 
   private unpause(reason: number): void {
     if ((this.pauseMask & reason) === 0) return;
     this.pauseMask &= ~reason;
     if (this.pauseMask !== 0 || this.closed || this.handedOver) return;
-    const h = this.handle;
-    if (h === null) this.socket.resume();
-    else if (h.reading !== true) {
-      h.reading = true;
-      h.readStart();
-    }
+    if (this.handle === null) this.socket.resume();
+    else setReading(this.handle, true);
   }
 
   // ---- requests ------------------------------------------------------------------------
@@ -568,12 +567,11 @@ export class Http1Connection {
   }
 
   /** Gives the stream back to the socket and frees the parser (later: this may run under one of its callbacks). */
-  private releaseParser(): void {
+  private releaseParser(read: boolean): void {
     const h = this.handle;
     if (h !== null) {
       this.handle = null;
-      this.parser.unconsume();
-      h._consumed = false;
+      releaseSocket(this.parser, h, read && !this.socket.destroyed);
     }
     setImmediate(closeParser, this.parser);
   }
@@ -590,7 +588,7 @@ export class Http1Connection {
     this.closed = true;
     this.server.remove(this);
     if (this.conn.h1 === this) this.conn.h1 = undefined;
-    this.releaseParser();
+    this.releaseParser(false);
     const active = this.active;
     this.active = null;
     if (active !== null) active.abort();
@@ -617,14 +615,9 @@ export class Http1Connection {
     socket.off("end", this.onEnd);
     socket.off("close", this.onClose);
     socket.off("drain", this.onDrain);
-    const h = this.handle;
-    this.releaseParser();
+    // The socket's own stream reads from now on.
+    this.releaseParser(true);
     this.closed = true;
-    if (h !== null && h.reading !== true && !socket.destroyed) {
-      // The socket's own stream reads from now on.
-      h.reading = true;
-      h.readStart();
-    }
     socket.write(head, "latin1");
     // Neither flowing nor paused: the new owner's first "data" listener or pipe starts the flow.
     (socket as { readableFlowing: boolean | null }).readableFlowing = null;

@@ -100,3 +100,51 @@ export function isParseError(v: unknown): v is ParseError {
   const code = (v as Partial<ParseError> | null)?.code;
   return v instanceof Error && typeof code === "string" && code.startsWith("HPE_") && typeof (v as Partial<ParseError>).bytesParsed === "number";
 }
+
+/** A socket's native stream (TCPWrap, or TLSWrap on TLS), as net.Socket keeps it in `_handle`. */
+export interface StreamHandle {
+  readonly isStreamBase?: boolean;
+  /** A parser reads it (node:http's flag, honoured both ways). */
+  _consumed?: boolean;
+  /** net.Socket's own record of whether the handle reads. */
+  reading?: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+/**
+ * Makes `parser` the reader of the socket's native stream, as node:http does: each read
+ * goes into `execute` in C++ (into a buffer the parser reuses) and `onExecute` gets what
+ * it returned; the socket's JavaScript stream, its Buffers and 'data' events are skipped.
+ * Returns the stream, or null when the socket has none free (feed the parser from 'data'
+ * events then). Bytes the socket's stream already holds are not the parser's: read them
+ * with `socket.read()` and execute them first.
+ */
+export function consumeSocket<P extends NativeParser>(parser: P, socket: object, onExecute: (this: P, ret: unknown) => void): StreamHandle | null {
+  const handle = (socket as { _handle?: StreamHandle | null })._handle;
+  if (handle == null || handle.isStreamBase !== true || handle._consumed === true) return null;
+  handle._consumed = true;
+  parser[HTTPParser.kOnExecute] = onExecute;
+  parser.consume(handle);
+  return handle;
+}
+
+/** Stops or restarts reading a consumed stream (the socket's pause()/resume() do not reach it). */
+export function setReading(handle: StreamHandle, on: boolean): void {
+  if (on) {
+    if (handle.reading === true) return;
+    handle.reading = true;
+    handle.readStart();
+  } else {
+    if (handle.reading === false) return;
+    handle.reading = false;
+    handle.readStop();
+  }
+}
+
+/** Gives the stream back to the socket (which reads it from then on, if `read`). */
+export function releaseSocket(parser: NativeParser, handle: StreamHandle, read: boolean): void {
+  parser.unconsume();
+  handle._consumed = false;
+  if (read) setReading(handle, true);
+}
