@@ -7,6 +7,7 @@
 
 import { STATUS_CODES } from "node:http";
 import type { HeaderMap } from "../contracts.js";
+import { lowerHeaderName } from "../http/header-names.js";
 
 /** Fields whose repetitions are dropped (the first one counts), as node:http does. */
 const FIRST_WINS = new Set([
@@ -59,7 +60,7 @@ export function readRequestHeaders(raw: readonly string[], maxHeadersCount: numb
     return headers;
   }
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
+    const name = lowerHeaderName(raw[i]!);
     const value = raw[i + 1]!;
     switch (name.length) {
       case 4:
