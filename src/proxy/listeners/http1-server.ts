@@ -49,6 +49,9 @@ const COALESCE_MAX_BYTES = 16 * 1024;
 const NO_FIELDS: string[] = [];
 const EMPTY = Buffer.alloc(0);
 
+/** Buffer's own latin1 writer (what buf.write(s, o, n, "latin1") ends in, without its argument handling). */
+type Latin1Buffer = Buffer & { latin1Write(s: string, offset: number, length: number): number };
+
 // Why the socket is not being read (bits): a request body its consumer has not taken,
 // a request waiting for the one before it, an upgrade request being decided.
 const PAUSE_BODY = 1;
@@ -210,6 +213,8 @@ export class Http1Connection {
     const handle = consumeSocket(this.parser, socket, parserOnExecute);
     if (handle !== null) {
       this.handle = handle;
+      // The socket's stream may have stopped reading while bytes waited in it.
+      setReading(handle, true);
       // Bytes already in the socket's stream: what the listener read to sniff the protocol
       // (put back), or what TLS decrypted before the handshake was reported.
       const early = socket.read() as Buffer | null;
@@ -468,10 +473,10 @@ export class Http1Connection {
       return ok;
     }
     const p = prefix.length;
-    const buf = Buffer.allocUnsafe(p + n + suffix.length);
-    if (p > 0) buf.write(prefix, 0, p, "latin1");
+    const buf = Buffer.allocUnsafe(p + n + suffix.length) as Latin1Buffer;
+    if (p > 0) buf.latin1Write(prefix, 0, p);
     buf.set(body, p);
-    if (suffix !== "") buf.write(suffix, p + n, suffix.length, "latin1");
+    if (suffix !== "") buf.latin1Write(suffix, p + n, suffix.length);
     return socket.write(buf);
   }
 
