@@ -14,14 +14,17 @@
 # reported as well: on a busy machine CPU time per request still moves with what the other
 # processes do to caches and clocks, the instruction count hardly does.
 #
-# Env knobs (defaults): PAIRS=5 DUR=10 WARM=3 CONC=50 PATH_=/ WORK=$TMPDIR/meshgate-bench-ab PORT_BASE=28000
+# With NGINX=1, nginx doing the same job (conf/proxy.nginx.conf, one worker on core 1) is
+# measured the same way in every round, as a third row N: the reference of the 0.5x target.
+#
+# Env knobs (defaults): PAIRS=5 DUR=10 WARM=3 CONC=50 PATH_=/ NGINX=0 WORK=$TMPDIR/meshgate-bench-ab PORT_BASE=28000
 #   MG_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"  extra node options for both instances (the
 #   gateway proxy and its worker inherit them): profiles of the whole run, written at exit.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 A=$(cd "${1:?usage: ab.sh <checkout A> <checkout B>}" && pwd) || exit 1
 B=$(cd "${2:?usage: ab.sh <checkout A> <checkout B>}" && pwd) || exit 1
-PAIRS=${PAIRS:-5}; DUR=${DUR:-10}; WARM=${WARM:-3}; CONC=${CONC:-50}; URL_PATH=${PATH_:-/}
+PAIRS=${PAIRS:-5}; DUR=${DUR:-10}; WARM=${WARM:-3}; CONC=${CONC:-50}; URL_PATH=${PATH_:-/}; NGINX=${NGINX:-0}
 WORK=${WORK:-${TMPDIR:-/tmp}/meshgate-bench-ab}; P=${PORT_BASE:-28000}
 read -r -a NODE_ARGS <<<"${MG_NODE_ARGS:-}"
 BE_HTTP=$((P + 1)); BE_STATUS=$((P + 2)); BE_MTLS=$((P + 443)); BE_TLS=$((P + 444))
@@ -34,8 +37,11 @@ taskset -cp 0 $$ >/dev/null
 
 "$HERE/pki.sh" "$PKI" || die "pki.sh failed"
 BODY=$(printf 'meshgate bench backend %077d' 0)
-sed -e "s#@RUN@#$RUN#g" -e "s#@PKI@#$PKI#g" -e "s#@BODY@#$BODY#g" -e "s#@BE_HTTP@#$BE_HTTP#g" -e "s#@BE_STATUS@#$BE_STATUS#g" \
-    -e "s#@BE_MTLS@#$BE_MTLS#g" -e "s#@BE_TLS@#$BE_TLS#g" "$HERE/conf/backend.nginx.conf" >"$RUN/backend.nginx.conf"
+for f in backend.nginx.conf proxy.nginx.conf; do
+  sed -e "s#@RUN@#$RUN#g" -e "s#@PKI@#$PKI#g" -e "s#@BODY@#$BODY#g" -e "s#@BE_HTTP@#$BE_HTTP#g" -e "s#@BE_STATUS@#$BE_STATUS#g" \
+      -e "s#@BE_MTLS@#$BE_MTLS#g" -e "s#@BE_TLS@#$BE_TLS#g" -e "s#@NG_HTTP@#$((P + 110))#g" -e "s#@NG_TLS@#$((P + 111))#g" \
+      -e "s#@NG_H2@#$((P + 112))#g" "$HERE/conf/$f" >"$RUN/$f"
+done
 
 PIDS=()
 cleanup() { local p; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; sleep 1; for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
@@ -56,7 +62,12 @@ start_mg() { # <label> <checkout> <port offset>
 }
 start_mg A "$A" 130
 start_mg B "$B" 140
-for label in A B; do
+LABELS=(A B)
+if [ "$NGINX" = 1 ]; then
+  taskset -c 1 nginx -p "$RUN" -e "$RUN/nginx.err" -c "$RUN/proxy.nginx.conf" >"$RUN/nginx.log" 2>&1 &
+  PX[N]=$!; PORT[N]=$((P + 111)); PIDS+=("$!"); LABELS+=(N)
+fi
+for label in "${LABELS[@]}"; do
   ok=0
   for _ in $(seq 120); do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 --cacert "$PKI/root.crt" --resolve "gateway.test.local:${PORT[$label]}:127.0.0.1" "https://gateway.test.local:${PORT[$label]}/")
@@ -72,7 +83,8 @@ ticks() { local s; s=$(cat "/proc/$1/stat") || return 1; s=${s##*) }; set -- $s;
 HZ=$(getconf CLK_TCK)
 declare -A W
 for label in A B; do W[$label]=$(worker_of "${PX[$label]}" | head -n1); [ -n "${W[$label]}" ] || die "no gateway worker for $label"; done
-log "A=$A (worker ${W[A]})  B=$B (worker ${W[B]})  load: wrk -t1 -c$CONC -d${DUR}s https://127.0.0.1:<port>$URL_PATH"
+[ "$NGINX" = 1 ] && { W[N]=$(pgrep -P "${PX[N]}" | head -n1); [ -n "${W[N]}" ] || die "no nginx worker"; }
+log "A=$A (worker ${W[A]})  B=$B (worker ${W[B]})${W[N]:+  N=nginx (worker ${W[N]})}  load: wrk -t1 -c$CONC -d${DUR}s https://127.0.0.1:<port>$URL_PATH"
 
 PERF=0
 if command -v perf >/dev/null 2>&1 && perf stat -e instructions -x, -- true 2>&1 | grep '^[0-9]*,,instructions' >/dev/null; then PERF=1; fi
@@ -92,11 +104,15 @@ measure() { # <pair> <label>
     'BEGIN { printf "%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%s\n", p, l, n, rps, dt / hz, dt / hz * 1e6 / n, ins / n / 1000, la }' | tee -a "$RES" >&2
 }
 for i in $(seq "$PAIRS"); do
-  if ((i % 2)); then measure "$i" A; measure "$i" B; else measure "$i" B; measure "$i" A; fi
+  if ((i % 2)); then order=(A B); else order=(B A); fi
+  [ "$NGINX" = 1 ] && { if ((i % 2)); then order+=(N); else order=(N "${order[@]}"); fi; }
+  for label in "${order[@]}"; do measure "$i" "$label"; done
 done
 awk -F'\t' 'NR > 1 { v[$2] = v[$2] " " $6; r[$2] = r[$2] " " $4; k[$2] = k[$2] " " $7 }
   function median(s,   a, n, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   END { ma = median(v["A"]); mb = median(v["B"]); printf "median CPU us/request: A %.2f  B %.2f  (B/A %.3f); median rps: A %.0f  B %.0f", ma, mb, mb / ma, median(r["A"]), median(r["B"])
-    ka = median(k["A"]); kb = median(k["B"]); if (ka > 0) printf "; median k-instructions/request: A %.1f  B %.1f  (B/A %.3f)", ka, kb, kb / ka; printf "\n" }' "$RES"
+    ka = median(k["A"]); kb = median(k["B"]); if (ka > 0) printf "; median k-instructions/request: A %.1f  B %.1f  (B/A %.3f)", ka, kb, kb / ka; printf "\n"
+    if (v["N"] != "") { mn = median(v["N"]); printf "nginx: median CPU us/request %.2f (A/N %.2f, B/N %.2f)", mn, ma / mn, mb / mn
+      if (ka > 0) { kn = median(k["N"]); printf "; k-instructions/request %.1f (A/N %.2f, B/N %.2f)", kn, ka / kn, kb / kn }; printf "\n" } }' "$RES"
 log "results: $RES"
