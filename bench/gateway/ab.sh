@@ -17,7 +17,10 @@
 # With NGINX=1, nginx doing the same job (conf/proxy.nginx.conf, one worker on core 1) is
 # measured the same way in every round, as a third row N: the reference of the 0.5x target.
 #
-# Env knobs (defaults): PAIRS=5 DUR=10 WARM=3 CONC=50 PATH_=/ NGINX=0 WORK=$TMPDIR/meshgate-bench-ab PORT_BASE=28000
+# LOAD=h2: HTTPS + HTTP/2 in (h2load -t1 -c$H2_C -m$H2_M, run.sh's H- rows) instead of HTTP/1.1.
+#
+# Env knobs (defaults): PAIRS=5 DUR=10 WARM=3 CONC=50 LOAD=h1 H2_C=10 H2_M=5 PATH_=/ NGINX=0
+#   WORK=$TMPDIR/meshgate-bench-ab PORT_BASE=28000
 #   MG_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"  extra node options for both instances (the
 #   gateway proxy and its worker inherit them): profiles of the whole run, written at exit.
 set -uo pipefail
@@ -25,6 +28,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 A=$(cd "${1:?usage: ab.sh <checkout A> <checkout B>}" && pwd) || exit 1
 B=$(cd "${2:?usage: ab.sh <checkout A> <checkout B>}" && pwd) || exit 1
 PAIRS=${PAIRS:-5}; DUR=${DUR:-10}; WARM=${WARM:-3}; CONC=${CONC:-50}; URL_PATH=${PATH_:-/}; NGINX=${NGINX:-0}
+LOAD=${LOAD:-h1}; H2_C=${H2_C:-10}; H2_M=${H2_M:-5}
 WORK=${WORK:-${TMPDIR:-/tmp}/meshgate-bench-ab}; P=${PORT_BASE:-28000}
 read -r -a NODE_ARGS <<<"${MG_NODE_ARGS:-}"
 BE_HTTP=$((P + 1)); BE_STATUS=$((P + 2)); BE_MTLS=$((P + 443)); BE_TLS=$((P + 444))
@@ -66,6 +70,7 @@ LABELS=(A B)
 if [ "$NGINX" = 1 ]; then
   taskset -c 1 nginx -p "$RUN" -e "$RUN/nginx.err" -c "$RUN/proxy.nginx.conf" >"$RUN/nginx.log" 2>&1 &
   PX[N]=$!; PORT[N]=$((P + 111)); PIDS+=("$!"); LABELS+=(N)
+  [ "$LOAD" = h2 ] && NG_LOAD_PORT=$((P + 112))
 fi
 for label in "${LABELS[@]}"; do
   ok=0
@@ -84,22 +89,34 @@ HZ=$(getconf CLK_TCK)
 declare -A W
 for label in A B; do W[$label]=$(worker_of "${PX[$label]}" | head -n1); [ -n "${W[$label]}" ] || die "no gateway worker for $label"; done
 [ "$NGINX" = 1 ] && { W[N]=$(pgrep -P "${PX[N]}" | head -n1); [ -n "${W[N]}" ] || die "no nginx worker"; }
-log "A=$A (worker ${W[A]})  B=$B (worker ${W[B]})${W[N]:+  N=nginx (worker ${W[N]})}  load: wrk -t1 -c$CONC -d${DUR}s https://127.0.0.1:<port>$URL_PATH"
+if [ "$LOAD" = h2 ]; then LOADDESC="h2load -t1 -c$H2_C -m$H2_M -D $DUR"; else LOADDESC="wrk -t1 -c$CONC -d${DUR}s"; fi
+log "A=$A (worker ${W[A]})  B=$B (worker ${W[B]})${W[N]:+  N=nginx (worker ${W[N]})}  load: $LOADDESC https://127.0.0.1:<port>$URL_PATH"
 
 PERF=0
 if command -v perf >/dev/null 2>&1 && perf stat -e instructions -x, -- true 2>&1 | grep '^[0-9]*,,instructions' >/dev/null; then PERF=1; fi
 RES="$RUN/ab.tsv"
 printf 'pair\tlabel\trequests\trps\tworker_cpu_s\tus_per_req\tkinstr_per_req\tloadavg\n' >"$RES"
+load() { # <url> <seconds> [wrk-report]: prints "requests rps" (requests completed without error)
+  local out
+  if [ "$LOAD" = h2 ]; then
+    out=$(taskset -c 0 h2load -t1 -c"$H2_C" -m"$H2_M" -D "$2" "$1" 2>&1)
+    awk '/^finished in/ { rps = $4 + 0 } /^requests:/ { n = $8 } END { print n + 0, rps + 0 }' <<<"$out"
+  else
+    out=$(taskset -c 0 wrk -t1 -c"$CONC" -d"$2s" -s "$HERE/wrk-report.lua" "$1" 2>&1)
+    sed -n 's/^WRK .*requests=\([0-9]*\).*rps=\([0-9.]*\).*/\1 \2/p' <<<"$out"
+  fi
+}
 measure() { # <pair> <label>
-  local label=$2 url="https://127.0.0.1:${PORT[$2]}$URL_PATH" out t0 t1 n rps pp=0 ins=0
-  taskset -c 0 wrk -t1 -c"$CONC" -d"${WARM}s" "$url" >/dev/null 2>&1
+  local label=$2 port=${PORT[$2]} t0 t1 n rps pp=0 ins=0
+  [ "$label" = N ] && [ -n "${NG_LOAD_PORT:-}" ] && port=$NG_LOAD_PORT
+  local url="https://127.0.0.1:$port$URL_PATH"
+  load "$url" "$WARM" >/dev/null
   if ((PERF)); then taskset -c 0 perf stat -e instructions -x, -o "$RUN/perf.txt" -p "${W[$label]}" & pp=$!; sleep 0.2; fi
   t0=$(ticks "${W[$label]}")
-  out=$(taskset -c 0 wrk -t1 -c"$CONC" -d"${DUR}s" -s "$HERE/wrk-report.lua" "$url" 2>&1)
+  read -r n rps <<<"$(load "$url" "$DUR")"
   t1=$(ticks "${W[$label]}")
   if ((pp)); then kill -INT "$pp"; wait "$pp" 2>/dev/null; ins=$(awk -F, '$3 == "instructions" { print $1 }' "$RUN/perf.txt"); fi
-  n=$(sed -n 's/^WRK .*requests=\([0-9]*\).*/\1/p' <<<"$out"); rps=$(sed -n 's/^WRK .*rps=\([0-9.]*\).*/\1/p' <<<"$out")
-  [ -n "$n" ] && [ "$n" -gt 0 ] || die "wrk failed: $out"
+  [ -n "$n" ] && [ "$n" -gt 0 ] || die "the load against $url failed"
   awk -v p="$1" -v l="$label" -v n="$n" -v rps="$rps" -v dt="$((t1 - t0))" -v hz="$HZ" -v ins="${ins:-0}" -v la="$(cut -d' ' -f1 /proc/loadavg)" \
     'BEGIN { printf "%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%s\n", p, l, n, rps, dt / hz, dt / hz * 1e6 / n, ins / n / 1000, la }' | tee -a "$RES" >&2
 }
