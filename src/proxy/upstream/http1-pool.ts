@@ -387,7 +387,7 @@ class Http1Connection {
   private socketPaused = false;
   /** The socket's native stream when the parser reads it directly (null: 'data' events). */
   private handle: StreamHandle | null = null;
-  /** A response completed during the read being parsed (native stream reads). */
+  /** A response completed during the read being parsed (native stream reads): its bytes were that response's. */
   private finishedInRead = false;
   private backlog: Buffer[] | null = null;
   /** Header fields llhttp handed over before kOnHeadersComplete, or trailers. */
@@ -778,6 +778,7 @@ class Http1Connection {
     }
     if (this.handler === null) return;
     this.complete = true;
+    if (this.handle !== null) this.finishedInRead = true;
     this.trailers = this.fields;
     this.fields = null;
     if (!this.paused) this.finish();
@@ -841,7 +842,6 @@ class Http1Connection {
   private finish(): void {
     const h = this.handler!;
     const trailers = this.trailers;
-    if (this.handle !== null) this.finishedInRead = true;
     const reuse = this.keepAlive && this.bodyDone && !this.dead && !this.pool.closing;
     this.clearRequest();
     this.requestsServed++;
