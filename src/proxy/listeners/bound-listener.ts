@@ -2,7 +2,8 @@
 // first bytes (TLS ClientHello, HTTP/2 prior-knowledge preface, or HTTP/1.1), choose the
 // filter chain (SNI: exact, longest wildcard, then the chain without server names), do
 // the TLS handshake with that chain's certificate and ALPN, and hand the socket to the
-// HTTP/1.1 or HTTP/2 server for the chain's limits.
+// HTTP/1.1 server (meshgate's own, http1-server.ts) or the HTTP/2 server (node:http2)
+// for the chain's limits.
 
 import * as net from "node:net";
 import * as tls from "node:tls";
@@ -214,8 +215,7 @@ function sniff(conn: Connection, listener: BoundListener, env: ListenerEnv): voi
     if (isH2c || chain.codec === "HTTP2") {
       servers.h2.emit("connection", socket);
     } else {
-      servers.h1.emit("connection", socket);
-      socket.resume(); // node:http reads the put-back bytes as 'data'
+      servers.h1.accept(conn, socket); // reads the put-back bytes first
     }
   };
   socket.on("data", onData);
@@ -343,5 +343,5 @@ function onHandshakeDone(tlsSocket: tls.TLSSocket, conn: Connection, chain: Comp
   conn.scheme = "https";
   const servers = env.pool.get(chain.limits);
   if (tlsSocket.alpnProtocol === "h2" || chain.codec === "HTTP2") servers.h2.emit("connection", tlsSocket);
-  else servers.h1.emit("connection", tlsSocket);
+  else servers.h1.accept(conn, tlsSocket);
 }

@@ -27,6 +27,8 @@ export class Connection {
   /** The socket HTTP runs on (the TLS socket for TLS chains). */
   app: net.Socket | undefined = undefined;
   h2: ServerHttp2Session | undefined = undefined;
+  /** The HTTP/1.1 connection while the socket carries HTTP/1.1. */
+  h1: { drain(): void } | undefined = undefined;
   /** HTTP/2: the id of the last stream handed to the handler (header blocks complete up to it). */
   lastStreamId = 0;
   /** HTTP/1.1 Upgrade: the socket left HTTP (a tunnel, or a last response before closing). */
@@ -62,24 +64,14 @@ export class Connection {
       if (!this.h2.closed && !this.h2.destroyed) this.h2.close();
       return;
     }
-    const app = this.app;
-    const res = app ? (app as unknown as { _httpMessage?: HttpMessageLike | null })._httpMessage : undefined;
-    if (!app || !res || res.finished) {
-      // Not handed to HTTP yet (sniffing, handshake) or idle between requests.
-      this.socket.destroy();
-      (app ?? this.socket).destroy();
+    if (this.h1) {
+      this.h1.drain();
       return;
     }
-    if (!res.headersSent) res.shouldKeepAlive = false; // Node answers with Connection: close
-    else res.once("finish", () => app.destroySoon()); // Node detaches res.socket before this runs
+    // Not handed to HTTP yet (sniffing, handshake).
+    this.socket.destroy();
+    this.app?.destroy();
   }
-}
-
-interface HttpMessageLike {
-  finished: boolean;
-  headersSent: boolean;
-  shouldKeepAlive: boolean;
-  once(event: "finish", cb: () => void): unknown;
 }
 
 /** What an exchange (HTTP/1.1 or HTTP/2) reads from its connection instead of the socket. */

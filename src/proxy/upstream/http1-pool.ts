@@ -36,7 +36,7 @@ import type * as net from "node:net";
 import type { Duplex, Readable } from "node:stream";
 import type { Connect } from "./connector.js";
 import type { DispatchHandler, DispatchOptions, UpstreamDispatcher } from "./dispatcher.js";
-import { HTTPParser, isParseError, type NativeParser, type OnHeadersComplete } from "./llhttp.js";
+import { consumeSocket, HTTPParser, isParseError, releaseSocket, setReading, type NativeParser, type OnHeadersComplete, type StreamHandle } from "./llhttp.js";
 import { ConnectFailure, invalidRequest, UpstreamConnectionError } from "./upstream-error.js";
 
 export interface Http1PoolOptions {
@@ -310,6 +310,8 @@ function closeParser(parser: NativeParser): void {
 }
 
 // llhttp calls these with `this` = the parser; each connection's parser points back to it.
+// An exception from a handler is caught here, not left to cross llhttp: when the parser
+// reads the native stream there is no JavaScript caller to catch it.
 interface OwnedParser extends NativeParser {
   owner: Http1Connection;
 }
@@ -319,15 +321,32 @@ function parserOnHeaders(this: OwnedParser, fields: string[]): void {
 }
 
 const parserOnHeadersComplete: OnHeadersComplete = function (this: OwnedParser, major, minor, headers, _method, _url, status, _text, upgrade, keepAlive) {
-  return this.owner.onHeadersComplete(major, minor, headers, status, upgrade, keepAlive);
+  try {
+    return this.owner.onHeadersComplete(major, minor, headers, status, upgrade, keepAlive);
+  } catch (err) {
+    this.owner.callbackFailed(err);
+    return 1;
+  }
 };
 
 function parserOnBody(this: OwnedParser, chunk: Buffer): void {
-  this.owner.onBody(chunk);
+  try {
+    this.owner.onBody(chunk);
+  } catch (err) {
+    this.owner.callbackFailed(err);
+  }
 }
 
 function parserOnMessageComplete(this: OwnedParser): void {
-  this.owner.onMessageComplete();
+  try {
+    this.owner.onMessageComplete();
+  } catch (err) {
+    this.owner.callbackFailed(err);
+  }
+}
+
+function parserOnExecute(this: OwnedParser, ret: unknown): void {
+  this.owner.executed(ret);
 }
 
 /** One connection and the request on it. */
@@ -366,6 +385,10 @@ class Http1Connection {
   private complete = false;
   private paused = false;
   private socketPaused = false;
+  /** The socket's native stream when the parser reads it directly (null: 'data' events). */
+  private handle: StreamHandle | null = null;
+  /** A response completed during the read being parsed (native stream reads): its bytes were that response's. */
+  private finishedInRead = false;
   private backlog: Buffer[] | null = null;
   /** Header fields llhttp handed over before kOnHeadersComplete, or trailers. */
   private fields: string[] | null = null;
@@ -436,12 +459,20 @@ class Http1Connection {
     parser[HTTPParser.kOnBody] = parserOnBody;
     parser[HTTPParser.kOnMessageComplete] = parserOnMessageComplete;
     this.parser = parser;
-    socket.on("data", this.onSocketData);
+    // The parser reads the socket's native stream itself (no Buffer or 'data' event per
+    // read); a socket without one free is read through 'data' events.
+    this.handle = consumeSocket(parser, socket, parserOnExecute);
+    if (this.handle === null) socket.on("data", this.onSocketData);
     socket.on("end", this.onSocketEnd);
     socket.on("error", this.onSocketError);
     socket.on("close", this.onSocketClose);
     socket.on("drain", this.onSocketDrain);
     this.pool.connected(this);
+    if (this.handle !== null && !this.dead) {
+      // Bytes the socket's stream already held, read as if they had come after (as 'data' events would have delivered them).
+      const early = socket.read() as Buffer | null;
+      if (early !== null) this.readResponse(early);
+    }
   }
 
   // ---- requests ------------------------------------------------------------------------
@@ -639,6 +670,30 @@ class Http1Connection {
     else if (this.switching) this.handOver(typeof ret === "number" ? chunk.subarray(ret) : null);
   }
 
+  /** A handler threw under a parser callback: the request fails with that error, and the connection is dropped. */
+  callbackFailed(err: unknown): void {
+    this.fail(err instanceof Error ? err : new Error(String(err)));
+  }
+
+  /** kOnExecute: the parser parsed a read of the native stream; `ret` is what execute returned. */
+  executed(ret: unknown): void {
+    const finished = this.finishedInRead;
+    this.finishedInRead = false;
+    if (this.parser === null) return;
+    if (this.handler === null) {
+      // Bytes nobody asked for (unless they ended a response): the connection is out of step.
+      if (!finished || (typeof ret !== "number" && ret !== undefined)) this.destroy();
+      return;
+    }
+    // The bytes were this request's (those of a response that finished belonged to the one before).
+    if (!finished) this.responseBytes = true;
+    if (typeof ret !== "number" && ret !== undefined) this.parseFailed(ret as Error);
+    else if (this.switching) {
+      const buf = this.parser.getCurrentBuffer();
+      this.handOver(typeof ret === "number" && ret < buf.length ? buf.subarray(ret) : null);
+    }
+  }
+
   private parseFailed(err: Error): void {
     if (this.handler === null) {
       // E.g. bytes after a response that closed the connection: nothing is waiting.
@@ -723,6 +778,7 @@ class Http1Connection {
     }
     if (this.handler === null) return;
     this.complete = true;
+    if (this.handle !== null) this.finishedInRead = true;
     this.trailers = this.fields;
     this.fields = null;
     if (!this.paused) this.finish();
@@ -750,7 +806,13 @@ class Http1Connection {
       clearTimeout(this.idleTimer);
       this.idleTimer = null;
     }
-    parser.close();
+    if (this.handle !== null) {
+      // The socket's own stream reads from now on.
+      releaseSocket(parser, this.handle, true);
+      this.handle = null;
+    }
+    // Never freed under its own callback (a native read's kOnExecute leads here).
+    setImmediate(closeParser, parser);
     socket.off("data", this.onSocketData);
     socket.off("end", this.onSocketEnd);
     socket.off("error", this.onSocketError);
@@ -786,7 +848,7 @@ class Http1Connection {
     if (!reuse) this.destroy();
     else if (this.socketPaused) {
       this.socketPaused = false;
-      this.socket!.resume();
+      this.resumeSocket();
     }
     h.onComplete(trailers);
     if (reuse) this.pool.released(this);
@@ -796,7 +858,8 @@ class Http1Connection {
     this.paused = true;
     if (!this.socketPaused && this.socket !== null) {
       this.socketPaused = true;
-      this.socket.pause();
+      if (this.handle !== null) setReading(this.handle, false);
+      else this.socket.pause();
     }
   }
 
@@ -820,8 +883,13 @@ class Http1Connection {
     if (this.complete) return this.finish();
     if (this.socketPaused && this.socket !== null) {
       this.socketPaused = false;
-      this.socket.resume();
+      this.resumeSocket();
     }
+  }
+
+  private resumeSocket(): void {
+    if (this.handle !== null) setReading(this.handle, true);
+    else this.socket!.resume();
   }
 
   private abort(err?: Error): void {
@@ -914,6 +982,10 @@ class Http1Connection {
     const parser = this.parser;
     if (parser !== null) {
       this.parser = null;
+      if (this.handle !== null) {
+        releaseSocket(parser, this.handle, false);
+        this.handle = null;
+      }
       // Never free the native parser under its own callback.
       if (this.parsing) setImmediate(closeParser, parser);
       else parser.close();

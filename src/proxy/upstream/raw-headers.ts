@@ -3,6 +3,7 @@
 // lowercase names, a repeated field as an array of its values in order.
 
 import type { HeaderMap } from "../contracts.js";
+import { lowerHeaderName } from "../http/header-names.js";
 import type { RawHeaders } from "./dispatcher.js";
 
 export function headersFromRaw(raw: RawHeaders): HeaderMap {
@@ -13,7 +14,7 @@ export function headersFromRaw(raw: RawHeaders): HeaderMap {
     const v = raw[i + 1]!;
     // HTTP/1.1 fields come from Node's parser as latin1 strings, so bytes pass through
     // unchanged; HTTP/2 Buffers are UTF-8 (as undici encodes them).
-    add(out, (typeof k === "string" ? k : k.toString("latin1")).toLowerCase(), typeof v === "string" ? v : v.toString("utf8"));
+    add(out, lowerHeaderName(typeof k === "string" ? k : k.toString("latin1")), typeof v === "string" ? v : v.toString("utf8"));
   }
   return out;
 }
@@ -36,11 +37,11 @@ export function trailersFromRaw(raw: RawHeaders | Record<string, string | string
 }
 
 function add(out: HeaderMap, name: string, value: string): void {
-  // Own properties only: a field named like an Object.prototype member (`constructor`)
-  // is a plain field; `__proto__` cannot be a field of a plain object and is dropped.
-  const prev = Object.hasOwn(out, name) ? out[name] : undefined;
-  if (prev === undefined) {
-    if (name !== "__proto__") out[name] = value;
-  } else if (typeof prev === "string") out[name] = [prev, value];
-  else prev.push(value);
+  // Neither a string nor an array: absent, or a name like `constructor` that reads through
+  // to Object.prototype, which an own property then shadows (a plain field). `__proto__`
+  // cannot be a field of a plain object and is dropped.
+  const prev = out[name];
+  if (typeof prev === "string") out[name] = [prev, value];
+  else if (Array.isArray(prev)) prev.push(value);
+  else if (name !== "__proto__") out[name] = value;
 }

@@ -429,6 +429,36 @@ test("keep-alive race retry happens once, and only after the connection sat idle
   assert.equal(quick.connections, 1);
 });
 
+test("the parser reads the socket itself: part of a response then a close is not a keep-alive race (no retry); bytes nobody asked for drop the connection", async (t) => {
+  const s = await rawServer(t, (_line, socket, index) => {
+    if (s.requests.length === 1) return OK;
+    if (index === 0) {
+      // The second request on the connection gets half a response head, then the close.
+      socket.write("HTTP/1.1 200 OK\r\nContent-Le");
+      setTimeout(() => socket.destroy(), 20);
+      return null;
+    }
+    return OK;
+  });
+  const p = pool(t, s.port, { raceRetryMinIdleMs: 20 });
+  assert.equal((await send(p)).body, "ok");
+  await sleep(50);
+  const cut = await send(p, req("/cut"));
+  assert.match(cut.error!.message, /closed the connection before the response completed/);
+  assert.equal(s.connections, 1, "not sent again on a new connection");
+
+  const chatty = await rawServer(t, (_line, socket) => {
+    // After the answer, bytes no request asked for.
+    setTimeout(() => socket.writable && socket.write("HTTP/1.1 200 OK\r\n"), 30);
+    return OK;
+  });
+  const q = pool(t, chatty.port);
+  assert.equal((await send(q)).body, "ok");
+  await until(() => q.stats.open === 0, "the out-of-step connection to be dropped");
+  assert.equal((await send(q)).body, "ok");
+  assert.equal(chatty.connections, 2);
+});
+
 test("a response header block larger than the limit (60 KiB by default) is an error, not a hang", async (t) => {
   const s = await rawServer(t, () => `HTTP/1.1 200 OK\r\nX-Big: ${"x".repeat(70 * 1024)}\r\nContent-Length: 0\r\n\r\n`);
   const p = pool(t, s.port);
