@@ -9,7 +9,7 @@ import type { Logger } from "../../telemetry/logger.js";
 import { kConnection, type WithConnection } from "./connection.js";
 import { watchHeaderBlocks } from "./h2-header-watchdog.js";
 import { Http1Server } from "./http1-server.js";
-import { onHttp2Stream } from "./http2-exchange.js";
+import { onHttp2Stream, StreamIdleWatch } from "./http2-exchange.js";
 import type { HttpLimits } from "./listener-config.js";
 import type { ListenerStats } from "./listener-stats.js";
 
@@ -20,6 +20,7 @@ export interface HttpServers {
 
 export class HttpServerPool {
   private readonly servers = new Map<string, HttpServers>();
+  private readonly idleWatches: StreamIdleWatch[] = [];
 
   constructor(
     private readonly logger: Logger | undefined,
@@ -43,7 +44,9 @@ export class HttpServerPool {
       maxHeaderListPairs: limits.maxHeadersCount + 4, // + pseudo-headers
     });
     const stats = this.stats;
-    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => onHttp2Stream(stream, headers, stats));
+    const idleWatch = limits.streamIdleTimeoutMs > 0 ? new StreamIdleWatch(limits.streamIdleTimeoutMs) : undefined;
+    if (idleWatch !== undefined) this.idleWatches.push(idleWatch);
+    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => onHttp2Stream(stream, headers, stats, idleWatch));
     const logger = this.logger;
     const idle = limits.idleTimeoutMs;
     const headersTimeout = limits.headersTimeoutMs;
@@ -66,6 +69,7 @@ export class HttpServerPool {
       s.h1.close();
       s.h2.close();
     }
+    for (const w of this.idleWatches.splice(0)) w.close();
     this.servers.clear();
   }
 }

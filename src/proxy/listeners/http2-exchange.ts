@@ -10,6 +10,13 @@
 // nothing of the response went out (and resets what is left of the stream), and resets
 // the stream otherwise; the handler sees the exchange closed, so the upstream request is
 // cancelled.
+//
+// The idle timer is node:http2's per-stream timer, which every frame of the stream
+// refreshes; it is armed only for streams still open after one or two ticks of the
+// server's StreamIdleWatch (an eighth of the timeout, 50 ms to 1 s), so the short streams
+// that make up most traffic never pay for a timer, and an idle stream is noticed at most
+// two ticks late. Per stream the exchange adds two listeners ('error', 'close'), both
+// shared functions.
 
 import * as http2 from "node:http2";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
@@ -27,6 +34,61 @@ type WithExchange = { [kExchange]?: Http2Exchange };
 /** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); node:http2 would throw on them. */
 const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host"]);
 
+/**
+ * Arms the idle timer of the streams of one HTTP/2 server that outlive a tick or two.
+ * The streams waiting are a list threaded through the exchanges themselves, oldest
+ * first: adding and removing one is a few field writes (a Set's hashing and rehashing,
+ * at every stream, measurably cost more).
+ */
+export class StreamIdleWatch {
+  private head: Http2Exchange | null = null;
+  private tail: Http2Exchange | null = null;
+  private epoch = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(timeoutMs: number) {
+    this.timer = setInterval(() => this.tick(), Math.max(50, Math.min(1000, Math.floor(timeoutMs / 8))));
+    this.timer.unref();
+  }
+
+  add(ex: Http2Exchange): void {
+    ex.idleEpoch = this.epoch;
+    ex.idlePrev = this.tail;
+    ex.idleNext = null;
+    if (this.tail === null) this.head = ex;
+    else this.tail.idleNext = ex;
+    this.tail = ex;
+    ex.idleWatched = true;
+  }
+
+  delete(ex: Http2Exchange): void {
+    if (!ex.idleWatched) return;
+    ex.idleWatched = false;
+    const prev = ex.idlePrev;
+    const next = ex.idleNext;
+    if (prev === null) this.head = next;
+    else prev.idleNext = next;
+    if (next === null) this.tail = prev;
+    else next.idlePrev = prev;
+    ex.idlePrev = null;
+    ex.idleNext = null;
+  }
+
+  private tick(): void {
+    const seen = this.epoch++;
+    // Streams added before the previous tick have lived at least one tick.
+    for (let ex = this.head; ex !== null && ex.idleEpoch < seen; ex = this.head) {
+      this.delete(ex);
+      ex.armIdleTimer();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    while (this.head !== null) this.delete(this.head);
+  }
+}
+
 export class Http2Exchange extends ConnectionFacts implements DownstreamRequest, DownstreamResponse {
   private plainHeaders: HeaderMap | undefined = undefined;
   private status = 0;
@@ -38,6 +100,16 @@ export class Http2Exchange extends ConnectionFacts implements DownstreamRequest,
   /** A timeout ended the stream: whatever the handler still sends is dropped. */
   private timedOut = false;
   private requestTimer: NodeJS.Timeout | undefined = undefined;
+  /** The stream idle timeout (the chain's when the stream arrived); 0: none. */
+  private idleMs = 0;
+  private idleWatch: StreamIdleWatch | undefined = undefined;
+  /** The watch's tick when the stream was added to it, and its place in the watch's list. */
+  idleEpoch = 0;
+  idleWatched = false;
+  idlePrev: Http2Exchange | null = null;
+  idleNext: Http2Exchange | null = null;
+  private closeCb: (() => void) | null = null;
+  private closeCbs: (() => void)[] | null = null;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -46,22 +118,45 @@ export class Http2Exchange extends ConnectionFacts implements DownstreamRequest,
     private readonly stats: ListenerStats,
   ) {
     super(conn);
+    (stream as WithExchange)[kExchange] = this;
+    stream.on("close", onStreamClose);
   }
 
   /** Starts the stream's timeouts (the chain's limits when the stream arrived). */
-  armTimeouts(requestTimeoutMs: number, streamIdleTimeoutMs: number): void {
+  armTimeouts(requestTimeoutMs: number, streamIdleTimeoutMs: number, watch: StreamIdleWatch | undefined): void {
     const stream = this.stream;
     if (streamIdleTimeoutMs > 0) {
-      (stream as WithExchange)[kExchange] = this;
-      stream.setTimeout(streamIdleTimeoutMs);
-      stream.once("timeout", onStreamIdle);
+      this.idleMs = streamIdleTimeoutMs;
+      if (watch !== undefined) {
+        this.idleWatch = watch;
+        watch.add(this);
+      } else this.armIdleTimer();
     }
     if (requestTimeoutMs > 0 && !stream.endAfterHeaders) {
-      (stream as WithExchange)[kExchange] = this;
       this.requestTimer = setTimeout(onRequestTimeout, requestTimeoutMs, this);
       stream.once("end", disarmRequestTimer);
-      stream.once("close", disarmRequestTimer);
     }
+  }
+
+  /** node:http2's idle timer for this stream, from now on. */
+  armIdleTimer(): void {
+    const stream = this.stream;
+    if (this.idleMs <= 0 || stream.destroyed || stream.closed) return;
+    stream.setTimeout(this.idleMs);
+    stream.on("timeout", onStreamIdle);
+  }
+
+  /** The stream closed: its timers go, and close callbacks run if the response did not complete. */
+  streamClosed(): void {
+    this.disarmRequestTimer();
+    if (this.idleWatch !== undefined) this.idleWatch.delete(this);
+    const cb = this.closeCb;
+    if (cb === null || !this.closed) return;
+    const more = this.closeCbs;
+    this.closeCb = null;
+    this.closeCbs = null;
+    cb();
+    if (more !== null) for (const c of more) c();
   }
 
   disarmRequestTimer(): void {
@@ -142,9 +237,8 @@ export class Http2Exchange extends ConnectionFacts implements DownstreamRequest,
       process.nextTick(cb);
       return;
     }
-    this.stream.once("close", () => {
-      if (this.closed) cb();
-    });
+    if (this.closeCb === null) this.closeCb = cb;
+    else (this.closeCbs ??= []).push(cb);
   }
   end(chunk?: Uint8Array, trailers?: HeaderMap): void {
     const stream = this.stream;
@@ -217,8 +311,12 @@ function disarmRequestTimer(this: ServerHttp2Stream): void {
   (this as WithExchange)[kExchange]?.disarmRequestTimer();
 }
 
+function onStreamClose(this: ServerHttp2Stream): void {
+  (this as WithExchange)[kExchange]?.streamClosed();
+}
+
 /** node:http2 'stream' listener (one per server, with the listeners' counters). */
-export function onHttp2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, stats: ListenerStats): void {
+export function onHttp2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, stats: ListenerStats, idleWatch?: StreamIdleWatch): void {
   // A client reset surfaces as an 'error' on the stream; it is reported through onClose.
   stream.on("error", ignore);
   const conn = (stream.session as unknown as WithConnection | undefined)?.[kConnection];
@@ -235,7 +333,7 @@ export function onHttp2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHe
   }
   const exchange = new Http2Exchange(stream, headers, conn, stats);
   const limits = chain.limits;
-  if (limits.requestTimeoutMs > 0 || limits.streamIdleTimeoutMs > 0) exchange.armTimeouts(limits.requestTimeoutMs, limits.streamIdleTimeoutMs);
+  if (limits.requestTimeoutMs > 0 || limits.streamIdleTimeoutMs > 0) exchange.armTimeouts(limits.requestTimeoutMs, limits.streamIdleTimeoutMs, idleWatch);
   try {
     conn.owner.handler(exchange, exchange, chain.ref);
   } catch {

@@ -117,6 +117,30 @@ test("a response that started and then stalls is reset when the stream goes idle
   assert.equal(sawClose, true);
 });
 
+test("the stream idle timer is armed only for streams that outlive a tick or two of the watch (a short stream never gets one)", { timeout: 15_000 }, async (t) => {
+  const streams = new Map<string, { timeout?: number }>();
+  let release: () => void = () => {};
+  const handler: RequestHandler = (req, res) => {
+    streams.set(req.rawPath, (req as unknown as { stream: { timeout?: number } }).stream);
+    const answer = (): void => {
+      res.writeHead(200, { "content-length": "2" });
+      res.end(Buffer.from("ok"));
+    };
+    if (req.rawPath === "/long") release = answer;
+    else answer();
+  };
+  // 2 s idle timeout: the watch ticks every 250 ms.
+  const { port } = await serve(t, { streamIdleTimeout: ms(2000) }, handler);
+  const client = connect(t, port);
+  assert.equal((await answer(client.request({ ":path": "/short" }))).status, 200);
+  const long = answer(client.request({ ":path": "/long" }));
+  await sleep(800);
+  assert.equal(streams.get("/short")!.timeout ?? 0, 0, "the short stream had no timer");
+  assert.equal(streams.get("/long")!.timeout, 2000, "the long one has node:http2's idle timer");
+  release();
+  assert.equal((await long).status, 200);
+});
+
 test("SETTINGS_MAX_CONCURRENT_STREAMS: 100 by default, http2ProtocolOptions.maxConcurrentStreams when set", { timeout: 15_000 }, async (t) => {
   const def = await serve(t, {});
   const c1 = connect(t, def.port);
