@@ -23,43 +23,13 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createServer as createHttpsServer } from "node:https";
 import { createSecureContext, type SecureContext } from "node:tls";
-import { serviceYaml, startEcho, type EchoBackend } from "../helpers/echo-backend.js";
-import { directRequest, freePort, startMeshUp, until, viaSidecar, type Outcome } from "../helpers/mesh-up.js";
+import { serviceYaml, type EchoBackend } from "../helpers/echo-backend.js";
+import { directRequest, meshApp, meshAppYaml, startMeshUp, until, viaSidecar, type MeshApp, type Outcome } from "../helpers/mesh-up.js";
 import { createTestPki } from "../helpers/test-pki.js";
 
 const TD = "authz.test";
 const id = (ns: string, sa: string) => `spiffe://${TD}/ns/${ns}/sa/${sa}`;
 
-interface App {
-  readonly ns: string;
-  readonly name: string;
-  readonly echo: EchoBackend;
-  readonly inbound: number;
-  readonly outbound: number;
-}
-
-async function app(t: TestContext, ns: string, name: string): Promise<App> {
-  return { ns, name, echo: await startEcho(t, `${ns}/${name}`), inbound: await freePort(), outbound: await freePort() };
-}
-
-function workloadYaml(a: App): string {
-  return `---
-apiVersion: v1
-kind: Service
-metadata: { name: ${a.name}, namespace: ${a.ns} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: meshgate.dev/v1alpha1
-kind: Workload
-metadata: { name: ${a.name}, namespace: ${a.ns} }
-spec:
-  serviceAccount: ${a.name}
-  labels: { app: ${a.name} }
-  port: ${a.echo.port}
-  services: [${a.name}]
-  sidecar: { inboundPort: ${a.inbound}, outboundPort: ${a.outbound} }
-`;
-}
 
 const MESH = `apiVersion: meshgate.dev/v1alpha1
 kind: Mesh
@@ -106,19 +76,19 @@ async function impostor(t: TestContext, port: number): Promise<{ use(ctx: Secure
 
 test("AuthorizationPolicy at the sidecars judges the caller's SVID; callers verify the callee's SPIFFE ID", { timeout: 240_000 }, async (t) => {
   const apps = {
-    backend: await app(t, "shop", "backend"),
-    frontend: await app(t, "shop", "frontend"),
-    intruder: await app(t, "shop", "intruder"),
-    reporter: await app(t, "other", "reporter"),
-    payments: await app(t, "shop", "payments"),
+    backend: await meshApp(t, "shop", "backend"),
+    frontend: await meshApp(t, "shop", "frontend"),
+    intruder: await meshApp(t, "shop", "intruder"),
+    reporter: await meshApp(t, "other", "reporter"),
+    payments: await meshApp(t, "shop", "payments"),
   };
   // The impostor takes the payments sidecar's inbound port before meshgate starts, so the
   // payments sidecar cannot bind it: whoever dials the payments endpoint reaches the impostor.
   const fake = await impostor(t, apps.payments.inbound);
-  const ledgerTarget = await app(t, "shop", "ledger-target");
+  const ledgerTarget = await meshApp(t, "shop", "ledger-target");
   const callers = [apps.backend, apps.frontend, apps.intruder, apps.reporter, ledgerTarget];
   const files = {
-    "workloads.yaml": MESH + [...callers, apps.payments].map(workloadYaml).join("") +
+    "workloads.yaml": MESH + [...callers, apps.payments].map(meshAppYaml).join("") +
       // A Service no Workload backs, whose EndpointSlice points at a workload's sidecar.
       serviceYaml("shop", "ledger", 80, [{ port: ledgerTarget.inbound }]),
     "policies.yaml": "",
@@ -126,14 +96,14 @@ test("AuthorizationPolicy at the sidecars judges the caller's SVID; callers veri
   const mesh = await startMeshUp(t, files, callers.map((a) => `sidecar~${a.ns}~${a.name}`));
 
   let n = 0;
-  async function call(from: App, to: App, path = "/", headers: Record<string, string> = {}): Promise<{ outcome: Outcome; reached: EchoBackend["requests"][number] | undefined }> {
+  async function call(from: MeshApp, to: MeshApp, path = "/", headers: Record<string, string> = {}): Promise<{ outcome: Outcome; reached: EchoBackend["requests"][number] | undefined }> {
     const unique = `${path}${path.includes("?") ? "&" : "?"}n=${++n}`;
     const outcome = await viaSidecar(from.outbound, `http://${to.name}.${to.ns}.svc.cluster.local:80${unique}`, headers);
     return { outcome, reached: to.echo.requests.find((r) => r.path === unique) };
   }
 
   /** What each listed call must get; returns the differences. */
-  async function expect(phase: string, cases: readonly [from: App, path: string, want: 200 | 403][]): Promise<string[]> {
+  async function expect(phase: string, cases: readonly [from: MeshApp, path: string, want: 200 | 403][]): Promise<string[]> {
     const failures: string[] = [];
     for (const [from, path, want] of cases) {
       const where = `${phase}: ${from.name} GET ${path}`;

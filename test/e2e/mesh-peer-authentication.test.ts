@@ -25,28 +25,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Agent, request as httpRequest } from "node:http";
 import { connect as http2Connect } from "node:http2";
-import { startEcho, type EchoBackend } from "../helpers/echo-backend.js";
-import { certificateHash, directRequest, freePort, startMeshUp, viaSidecar, type MeshUp, type Outcome } from "../helpers/mesh-up.js";
+import { type EchoBackend } from "../helpers/echo-backend.js";
+import { certificateHash, directRequest, meshApp, meshAppYaml, startMeshUp, viaSidecar, type MeshApp, type MeshUp, type Outcome } from "../helpers/mesh-up.js";
 import { createTestPki } from "../helpers/test-pki.js";
 
 const TD = "sec.test";
 type Mode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
-interface App {
-  readonly ns: string;
-  readonly name: string;
-  readonly echo: EchoBackend;
-  readonly inbound: number;
-  readonly outbound: number;
-}
-
 const id = (ns: string, sa: string) => `spiffe://${TD}/ns/${ns}/sa/${sa}`;
 
-async function app(t: import("node:test").TestContext, ns: string, name: string): Promise<App> {
-  return { ns, name, echo: await startEcho(t, `${ns}/${name}`), inbound: await freePort(), outbound: await freePort() };
-}
 
-function workloadsYaml(apps: readonly App[]): string {
+function workloadsYaml(apps: readonly MeshApp[]): string {
   const mesh = `apiVersion: meshgate.dev/v1alpha1
 kind: Mesh
 metadata: { name: sec }
@@ -55,24 +44,7 @@ spec: { trustDomain: ${TD}, namespaces: [alpha, beta] }
   return (
     mesh +
     apps
-      .map(
-        (a) => `---
-apiVersion: v1
-kind: Service
-metadata: { name: ${a.name}, namespace: ${a.ns} }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: meshgate.dev/v1alpha1
-kind: Workload
-metadata: { name: ${a.name}, namespace: ${a.ns} }
-spec:
-  serviceAccount: ${a.name}
-  labels: { app: ${a.name} }
-  port: ${a.echo.port}
-  services: [${a.name}]
-  sidecar: { inboundPort: ${a.inbound}, outboundPort: ${a.outbound} }
-`,
-      )
+      .map(meshAppYaml)
       .join("")
   );
 }
@@ -87,13 +59,13 @@ spec: ${spec}
 
 test("PeerAuthentication at the sidecars: STRICT refuses plaintext, unknown CAs and missing certificates; modes follow Istio's precedence", { timeout: 240_000 }, async (t) => {
   const apps = {
-    a1: await app(t, "alpha", "a1"),
-    a2: await app(t, "alpha", "a2"),
-    a3: await app(t, "alpha", "a3"),
-    a4: await app(t, "alpha", "a4"),
-    b1: await app(t, "beta", "b1"),
-    b2: await app(t, "beta", "b2"),
-    client: await app(t, "alpha", "client"),
+    a1: await meshApp(t, "alpha", "a1"),
+    a2: await meshApp(t, "alpha", "a2"),
+    a3: await meshApp(t, "alpha", "a3"),
+    a4: await meshApp(t, "alpha", "a4"),
+    b1: await meshApp(t, "beta", "b1"),
+    b2: await meshApp(t, "beta", "b2"),
+    client: await meshApp(t, "alpha", "client"),
   };
   const all = Object.values(apps);
   const sidecars = all.map((a) => `sidecar~${a.ns}~${a.name}`);
@@ -102,7 +74,7 @@ test("PeerAuthentication at the sidecars: STRICT refuses plaintext, unknown CAs 
 
   let probe = 0;
   /** Sends one probe with a unique path and tells whether the application received it. */
-  async function send(a: App, how: "plaintext" | "mtls" | "caller"): Promise<{ outcome: Outcome; reached: EchoBackend["requests"][number] | undefined }> {
+  async function send(a: MeshApp, how: "plaintext" | "mtls" | "caller"): Promise<{ outcome: Outcome; reached: EchoBackend["requests"][number] | undefined }> {
     const path = `/probe/${++probe}`;
     const outcome =
       how === "plaintext"

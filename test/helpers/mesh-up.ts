@@ -18,6 +18,7 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
 import { encodePem, FastSvidIssuer, generateKeyPair, readCaFolder, SpiffeId } from "../../src/pki/index.js";
+import { startEcho, type EchoBackend } from "./echo-backend.js";
 import { freePort as freeEphemeralPort } from "./gateway-harness.js";
 import { spawnMeshgate, type MeshgateProcess } from "./meshgate-process.js";
 
@@ -287,4 +288,37 @@ export function viaSidecar(outboundPort: number, url: string, headers: Record<st
     req.on("error", (e: NodeJS.ErrnoException) => resolve({ kind: "refused", error: e.code ?? e.message }));
     req.end();
   });
+}
+
+/** An echo application run by the test as a meshed Workload, with its sidecar's ports. */
+export interface MeshApp {
+  readonly ns: string;
+  readonly name: string;
+  readonly echo: EchoBackend;
+  readonly inbound: number;
+  readonly outbound: number;
+}
+
+export async function meshApp(t: TestContext, ns: string, name: string): Promise<MeshApp> {
+  return { ns, name, echo: await startEcho(t, `${ns}/${name}`), inbound: await freePort(), outbound: await freePort() };
+}
+
+/** The app's Service (port 80) and Workload (service account, `app` label = its name; no command: the test runs it). */
+export function meshAppYaml(a: MeshApp): string {
+  return `---
+apiVersion: v1
+kind: Service
+metadata: { name: ${a.name}, namespace: ${a.ns} }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: meshgate.dev/v1alpha1
+kind: Workload
+metadata: { name: ${a.name}, namespace: ${a.ns} }
+spec:
+  serviceAccount: ${a.name}
+  labels: { app: ${a.name} }
+  port: ${a.echo.port}
+  services: [${a.name}]
+  sidecar: { inboundPort: ${a.inbound}, outboundPort: ${a.outbound} }
+`;
 }

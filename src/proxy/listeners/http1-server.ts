@@ -35,7 +35,7 @@
 
 import type * as net from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
-import { consumeSocket, HTTPParser, isParseError, methods, releaseSocket, setReading, type NativeParser, type OnHeaders, type OnHeadersComplete, type StreamHandle } from "../upstream/llhttp.js";
+import { consumeSocket, HTTPParser, isParseError, methods, parserOnBody, parserOnExecute, parserOnMessageComplete, releaseSocket, setReading, type NativeParser, type OnHeaders, type OnHeadersComplete, type StreamHandle } from "../upstream/llhttp.js";
 import type { Connection } from "./connection.js";
 import { Http1Exchange } from "./http1-exchange.js";
 import { errorResponse } from "./http1-messages.js";
@@ -125,26 +125,6 @@ const parserOnHeadersComplete: OnHeadersComplete = function (this: OwnedParser, 
     return 0;
   }
 };
-
-function parserOnBody(this: OwnedParser, chunk: Buffer): void {
-  try {
-    this.owner.onBody(chunk);
-  } catch (err) {
-    this.owner.callbackFailed(err);
-  }
-}
-
-function parserOnMessageComplete(this: OwnedParser): void {
-  try {
-    this.owner.onMessageComplete();
-  } catch (err) {
-    this.owner.callbackFailed(err);
-  }
-}
-
-function parserOnExecute(this: OwnedParser, ret: unknown): void {
-  this.owner.executed(ret);
-}
 
 function closeParser(parser: NativeParser): void {
   parser.close();

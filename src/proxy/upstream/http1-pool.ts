@@ -36,7 +36,7 @@ import type * as net from "node:net";
 import type { Duplex, Readable } from "node:stream";
 import type { Connect } from "./connector.js";
 import type { DispatchHandler, DispatchOptions, UpstreamDispatcher } from "./dispatcher.js";
-import { consumeSocket, HTTPParser, isParseError, releaseSocket, setReading, type NativeParser, type OnHeadersComplete, type StreamHandle } from "./llhttp.js";
+import { consumeSocket, HTTPParser, isParseError, parserOnBody, parserOnExecute, parserOnMessageComplete, releaseSocket, setReading, type NativeParser, type OnHeadersComplete, type StreamHandle } from "./llhttp.js";
 import { ConnectFailure, invalidRequest, UpstreamConnectionError } from "./upstream-error.js";
 
 export interface Http1PoolOptions {
@@ -328,26 +328,6 @@ const parserOnHeadersComplete: OnHeadersComplete = function (this: OwnedParser, 
     return 1;
   }
 };
-
-function parserOnBody(this: OwnedParser, chunk: Buffer): void {
-  try {
-    this.owner.onBody(chunk);
-  } catch (err) {
-    this.owner.callbackFailed(err);
-  }
-}
-
-function parserOnMessageComplete(this: OwnedParser): void {
-  try {
-    this.owner.onMessageComplete();
-  } catch (err) {
-    this.owner.callbackFailed(err);
-  }
-}
-
-function parserOnExecute(this: OwnedParser, ret: unknown): void {
-  this.owner.executed(ret);
-}
 
 /** One connection and the request on it. */
 class Http1Connection {

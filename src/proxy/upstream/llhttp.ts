@@ -148,3 +148,35 @@ export function releaseSocket(parser: NativeParser, handle: StreamHandle, read: 
   handle._consumed = false;
   if (read) setReading(handle, true);
 }
+
+/** What a parser's owner (one downstream or upstream connection) answers for the callbacks both share. */
+export interface ParserOwner {
+  onBody(chunk: Buffer): void;
+  onMessageComplete(): void;
+  executed(ret: unknown): void;
+  /** A handler threw under a parser callback. */
+  callbackFailed(err: unknown): void;
+}
+
+// llhttp calls these with `this` = the parser, which points back to its owner. An exception
+// is caught here, not left to cross llhttp: when the parser reads the native stream there
+// is no JavaScript caller to catch it.
+export function parserOnBody(this: { owner: ParserOwner }, chunk: Buffer): void {
+  try {
+    this.owner.onBody(chunk);
+  } catch (err) {
+    this.owner.callbackFailed(err);
+  }
+}
+
+export function parserOnMessageComplete(this: { owner: ParserOwner }): void {
+  try {
+    this.owner.onMessageComplete();
+  } catch (err) {
+    this.owner.callbackFailed(err);
+  }
+}
+
+export function parserOnExecute(this: { owner: ParserOwner }, ret: unknown): void {
+  this.owner.executed(ret);
+}
