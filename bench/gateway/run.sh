@@ -30,8 +30,7 @@ LOAD_CORE=0; BACKEND_CORE=0; PROXY_CORE=1
 STAMP=$(date +%Y%m%d-%H%M%S)
 PKI=$WORK/pki; RES=$WORK/$STAMP; RUN=$RES/run; RAW=$RES/raw
 mkdir -p "$RUN/tmp" "$RAW" || exit 1
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/procs.sh"   # log, die, stop_pid, ticks, quiet, ...
 
 # ---------------------------------------------------------------- ports
 BE_HTTP=$((B + 1)); BE_STATUS=$((B + 2)); BE_MTLS=$((B + 443)); BE_TLS=$((B + 444))
@@ -88,25 +87,12 @@ fi
 declare -A PX     # role -> pid
 declare -A DOWN   # role -> why it is not available
 PIDS=()
-descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
-tree() { echo "$1"; descendants "$1"; }
-stop_pid() { # <pid>: TERM, wait up to 5 s, then KILL; leftover children (recorded first) get the same
-  local p=$1 kids k
-  kids=$(descendants "$p" | tr '\n' ' ')
-  kill -TERM "$p" 2>/dev/null
-  for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$p" 2>/dev/null && { log "pid $p ignored TERM: KILL"; kill -KILL "$p" 2>/dev/null; }
-  wait "$p" 2>/dev/null
-  for k in $kids; do kill -0 "$k" 2>/dev/null && kill -KILL "$k" 2>/dev/null; done
-}
-cleanup() { local p; for p in "${PIDS[@]}"; do stop_pid "$p"; done; PIDS=(); }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 PORTS="$BE_HTTP $BE_STATUS $BE_MTLS $BE_TLS $NG_HTTP $NG_TLS $NG_H2 $HP_HTTP $HP_TLS $HP_H2 ${MG1[*]}"
 ((SCALE)) && PORTS="$PORTS ${MG2[*]}"
 for p in $PORTS; do ss -Htln "sport = :$p" | grep -q . && die "port $p is taken (another run? set PORT_BASE)"; done
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() { local i; for i in $(seq 100); do port_open "$1" && return 0; sleep 0.1; done; die "port $1 never opened"; }
 start() { # <role> <core> <cmd...>: taskset execs the command, so $! is the server itself
   local role=$1 core=$2; shift 2
@@ -215,8 +201,6 @@ for n in "${!SKIP[@]}"; do log "$n: ${SKIP[$n]}"; done
 log "preflight done (backend $BE_MTLS: HTTP $code without a client certificate, 200 with one)"
 
 # ---------------------------------------------------------------- measurement
-HZ=$(getconf CLK_TCK)
-ticks() { local t=0 p s; for p in "$@"; do s=$(cat "/proc/$p/stat" 2>/dev/null) || continue; s=${s##*) }; set -- $s; t=$((t + ${12} + ${13})); done; echo "$t"; }
 rss() { # <pids...> -> "<largest process kB> <sum kB>"
   local p k v max=0 sum=0
   for p in "$@"; do
@@ -244,30 +228,7 @@ pss() { # <pids...> -> largest proportional set size, kB (shared pages, e.g. the
   for p in "$@"; do v=$(awk '$1=="Pss:"{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null); [ -n "$v" ] && ((v > max)) && max=$v; done
   echo "$max"
 }
-cpustat() { awk '$1=="cpu0"||$1=="cpu1"{busy=$2+$3+$4+$7+$8+$9; printf "%d %d ", busy, busy+$5+$6}' /proc/stat; }
 backend_counts() { curl -s --max-time 2 "http://127.0.0.1:$BE_STATUS/" | awk 'NR==3{print $1, $3}'; }
-# every process: pid ppid start-time cpu-ticks (own + reaped children); kernel threads left out
-snapshot() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ pid=$1; l=$0; sub(/^.*\) /, "", l); split(l, f, " ");
-  if (pid != 2 && f[2] != 2) print pid, f[2], f[20], f[12]+f[13]+f[14]+f[15] }'; }
-foreign() { # <snapshot before> <snapshot after> -> ticks used by processes that are not this run's
-  awk -v ours="$$ ${PIDS[*]}" '
-    BEGIN { n = split(ours, o, " "); for (i = 1; i <= n; i++) OURS[o[i]] = 1 }
-    FNR == NR { before[$1 " " $3] = $4; parent[$1] = $2; next }
-    { parent[$1] = $2; id[++m] = $1; key[m] = $1 " " $3; now[m] = $4 }
-    function ours_(p,  d) { for (d = 0; d < 64 && p > 1; d++) { if (p in OURS) return 1; if (!(p in parent)) return 0; p = parent[p] } return 0 }
-    END {
-      for (i = 1; i <= m; i++) { seen[key[i]] = 1; if (!ours_(id[i])) { d = (key[i] in before) ? now[i] - before[key[i]] : now[i]; if (d > 0) t += d } }
-      # an exited process was folded into its parent (cutime) with its whole life: take back its earlier part
-      for (k in before) if (!(k in seen)) { split(k, kk, " "); if (!ours_(kk[1])) t -= before[k] }
-      print (t > 0 ? t : 0) }' "$1" "$2"
-}
-quiet() { local i f
-  for i in $(seq "$QUIET_WAIT"); do
-    snapshot >"$RUN/quiet0"; sleep 1; snapshot >"$RUN/quiet1"
-    f=$(foreign "$RUN/quiet0" "$RUN/quiet1"); ((f * 100 <= FOREIGN_MAX * HZ)) && return 0
-  done
-  log "  still busy with other processes after ${QUIET_WAIT}s; measuring anyway"
-}
 COLS='scenario\ttag\tround\tconc\trps\tp50_ms\tp99_ms\tmean_ms\trequests\terrors\tproxy_cpu_pct\tproxy_cpu_s\tbackend_cpu_pct\tcore0_pct\tcore1_pct\trss_worker_kb\trss_total_kb\tprocs\tforeign_cpu_pct\tretries\tbackend_new_conns\tpss_worker_kb\n'
 measure() { # <tool> <name> <role> <url> <conc> <round> <tag>: appends one row to runs.tsv
   local tool=$1 name=$2 role=$3 url=$4 c=$5 r=$6 tag=$7 out="$RAW/$2-$7-r$6.txt"

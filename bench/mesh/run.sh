@@ -29,8 +29,7 @@ LOAD_CORE=0; APPS_CORE=0; PROXY_CORE=1
 STAMP=$(date +%Y%m%d-%H%M%S)
 RES=$WORK/$STAMP; RUN=$RES/run; RAW=$RES/raw
 mkdir -p "$RUN/tmp" "$RAW" || exit 1
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/procs.sh"   # log, die, stop_pid, ticks, quiet, ...
 
 # ---------------------------------------------------------------- ports
 APP_B=$((B + 1)); APP_A_DIRECT=$((B + 2)); APP_A_MESH=$((B + 3)); APPS_STATUS=$((B + 4))
@@ -67,25 +66,12 @@ node --import tsx "$HERE/mesh-config.ts" --out "$RUN/meshgate" --gateway-port "$
 # ---------------------------------------------------------------- servers (every one stopped by PID)
 declare -A PX     # role -> pid
 PIDS=()
-descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
-tree() { echo "$1"; descendants "$1"; }
-stop_pid() { # <pid>: TERM, wait up to 5 s, then KILL; leftover children (recorded first) get the same
-  local p=$1 kids k
-  kids=$(descendants "$p" | tr '\n' ' ')
-  kill -TERM "$p" 2>/dev/null
-  for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$p" 2>/dev/null && { log "pid $p ignored TERM: KILL"; kill -KILL "$p" 2>/dev/null; }
-  wait "$p" 2>/dev/null
-  for k in $kids; do kill -0 "$k" 2>/dev/null && kill -KILL "$k" 2>/dev/null; done
-}
-cleanup() { local p; for p in "${PIDS[@]}"; do stop_pid "$p"; done; PIDS=(); }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 for p in $APP_B $APP_A_DIRECT $APP_A_MESH $APPS_STATUS $A_IN $A_OUT $B_IN $B_OUT $GW $XDS $XDS_TLS $ADMIN; do
   ss -Htln "sport = :$p" | grep -q . && die "port $p is taken (another run? set PORT_BASE)"
 done
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start() { # <role> <core> <cmd...>: taskset execs the command, so $! is the server itself
   local role=$1 core=$2; shift 2
   taskset -c "$core" "$@" >"$RUN/$role.log" 2>&1 &
@@ -139,32 +125,8 @@ GROUPS_ORDER=(gateway sidecar_a sidecar_b control)
 log "processes: meshgate up=${PX[meshgate]} gateway worker=$GW_WORKER gateway primary=$GW_PRIMARY sidecar A=$SIDECAR_A sidecar B=$SIDECAR_B apps nginx=${PX[apps]}"
 
 # ---------------------------------------------------------------- measurement
-HZ=$(getconf CLK_TCK)
-ticks() { local t=0 p s; for p in "$@"; do s=$(cat "/proc/$p/stat" 2>/dev/null) || continue; s=${s##*) }; set -- $s; t=$((t + ${12} + ${13})); done; echo "$t"; }
 rss_of() { awk '$1=="VmRSS:"{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 pss_of() { awk '$1=="Pss:"{print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
-cpustat() { awk '$1=="cpu0"||$1=="cpu1"{busy=$2+$3+$4+$7+$8+$9; printf "%d %d ", busy, busy+$5+$6}' /proc/stat; }
-# every process: pid ppid start-time cpu-ticks (own + reaped children); kernel threads left out
-snapshot() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ pid=$1; l=$0; sub(/^.*\) /, "", l); split(l, f, " ");
-  if (pid != 2 && f[2] != 2) print pid, f[2], f[20], f[12]+f[13]+f[14]+f[15] }'; }
-foreign() { # <snapshot before> <snapshot after> -> ticks used by processes that are not this run's
-  awk -v ours="$$ ${PIDS[*]}" '
-    BEGIN { n = split(ours, o, " "); for (i = 1; i <= n; i++) OURS[o[i]] = 1 }
-    FNR == NR { before[$1 " " $3] = $4; parent[$1] = $2; next }
-    { parent[$1] = $2; id[++m] = $1; key[m] = $1 " " $3; now[m] = $4 }
-    function ours_(p,  d) { for (d = 0; d < 64 && p > 1; d++) { if (p in OURS) return 1; if (!(p in parent)) return 0; p = parent[p] } return 0 }
-    END {
-      for (i = 1; i <= m; i++) { seen[key[i]] = 1; if (!ours_(id[i])) { d = (key[i] in before) ? now[i] - before[key[i]] : now[i]; if (d > 0) t += d } }
-      for (k in before) if (!(k in seen)) { split(k, kk, " "); if (!ours_(kk[1])) t -= before[k] }
-      print (t > 0 ? t : 0) }' "$1" "$2"
-}
-quiet() { local i f
-  for i in $(seq "$QUIET_WAIT"); do
-    snapshot >"$RUN/quiet0"; sleep 1; snapshot >"$RUN/quiet1"
-    f=$(foreign "$RUN/quiet0" "$RUN/quiet1"); ((f * 100 <= FOREIGN_MAX * HZ)) && return 0
-  done
-  log "  still busy with other processes after ${QUIET_WAIT}s; measuring anyway"
-}
 COLS='scenario\tround\tconc\trate\trps\tp50_ms\tp90_ms\tp99_ms\tmean_ms\trequests\terrors\tcore0_pct\tcore1_pct\tforeign_cpu_pct\tretries\tapps_cpu_s'
 for g in "${GROUPS_ORDER[@]}"; do COLS+="\t${g}_cpu_s\t${g}_rss_kb\t${g}_pss_kb"; done
 COLS+='\n'
