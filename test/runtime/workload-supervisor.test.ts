@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -173,10 +173,28 @@ setInterval(() => {}, 1000);
     );
     const child = spawn(process.execPath, ["--import", "tsx", host], { stdio: "ignore", env: { ...process.env, MESHGATE_REAPER_GRACE_MS: "500" } });
     const { pid } = await until("orphan", () => outOf(dir, "orphan"), 20_000);
-    await new Promise((r) => setTimeout(r, 300)); // the guard has been told about it
+    // The guard (workload-reaper, started through tsx here) must have booted and read the
+    // group it was told about; a guard killed with its parent before it reads anything
+    // never learns of the group (a window of the guard's start-up, noted for follow-up).
+    await until("the guard process", () => (guardPids().length > 0 ? true : undefined), 10_000);
+    await new Promise((r) => setTimeout(r, 1_500));
     child.kill("SIGKILL");
     await until("the application to end", () => !alive(pid), 10_000);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Running workload-reaper processes (the supervisor's guard). */
+function guardPids(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, "utf8").includes("workload-reaper")) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
