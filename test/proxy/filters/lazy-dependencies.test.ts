@@ -27,7 +27,9 @@ const GLOBAL_RATE_LIMIT = {
   },
 };
 
-async function loadedWith(filters: readonly object[]): Promise<{ jose: boolean; grpc: boolean; protobufjs: boolean }> {
+// `awaited` names the packages the filters load in the background: the child waits until it
+// has seen them (a loaded CI machine can take seconds), then 300 ms more for anything else.
+async function loadedWith(filters: readonly object[], awaited: readonly string[] = []): Promise<{ jose: boolean; grpc: boolean; protobufjs: boolean }> {
   const script = `
     import { register } from "node:module";
     import { MessageChannel } from "node:worker_threads";
@@ -39,10 +41,12 @@ async function loadedWith(filters: readonly object[]): Promise<{ jose: boolean; 
     await import("./src/proxy/data-plane.ts");
     const { compileHttpFilters } = await import("./src/proxy/filters/index.ts");
     const filters = compileHttpFilters(${JSON.stringify([...filters, ROUTER])}, {});
+    const has = (p) => seen.some((u) => u.includes("/node_modules/" + p + "/"));
+    const deadline = Date.now() + 30_000;
+    while (!${JSON.stringify(awaited)}.every(has) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
     for (const f of filters) f.close?.();
     port1.close();
-    const has = (p) => seen.some((u) => u.includes("/node_modules/" + p + "/"));
     process.stdout.write(JSON.stringify({ jose: has("jose"), grpc: has("@grpc/grpc-js"), protobufjs: has("protobufjs") }));
   `;
   const { stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { timeout: 60_000 });
@@ -54,9 +58,9 @@ test("a proxy without jwt_authn or global ratelimit filters loads neither jose n
 });
 
 test("compiling a jwt_authn filter loads jose; a global ratelimit filter loads the gRPC client", async () => {
-  const jwt = await loadedWith([JWT]);
+  const jwt = await loadedWith([JWT], ["jose"]);
   assert.equal(jwt.jose, true);
   assert.equal(jwt.grpc, false);
-  const rl = await loadedWith([GLOBAL_RATE_LIMIT]);
+  const rl = await loadedWith([GLOBAL_RATE_LIMIT], ["@grpc/grpc-js", "protobufjs"]);
   assert.deepEqual(rl, { jose: false, grpc: true, protobufjs: true });
 });
