@@ -2,7 +2,7 @@
 // first bytes (TLS ClientHello, HTTP/2 prior-knowledge preface, or HTTP/1.1), choose the
 // filter chain (SNI: exact, longest wildcard, then the chain without server names), do
 // the TLS handshake with that chain's certificate and ALPN, and hand the socket to the
-// HTTP/1.1 server (meshgate's own, http1-server.ts) or the HTTP/2 server (node:http2)
+// HTTP/1.1 server (http1-server.ts) or HTTP/2 server (http2-server.ts), both meshgate's own
 // for the chain's limits.
 
 import * as net from "node:net";
@@ -213,7 +213,7 @@ function sniff(conn: Connection, listener: BoundListener, env: ListenerEnv): voi
     conn.app = socket;
     const servers = env.pool.get(chain.limits);
     if (isH2c || chain.codec === "HTTP2") {
-      servers.h2.emit("connection", socket);
+      servers.h2.accept(conn, socket); // reads the put-back bytes first
     } else {
       servers.h1.accept(conn, socket); // reads the put-back bytes first
     }
@@ -259,7 +259,7 @@ function startTls(conn: Connection, chain: CompiledChain, serverName: string | u
   });
   tlsSocket.once("secure", () => {
     clearTimeout(timer);
-    // What tls.Server does on handshake completion; node:http2 waits for it otherwise.
+    // What tls.Server does on handshake completion (code reading the TLS socket's state expects it).
     (tlsSocket as unknown as { secureConnecting: boolean }).secureConnecting = false;
     onHandshakeDone(tlsSocket, conn, chain, serverName, served, env);
   });
@@ -342,6 +342,6 @@ function onHandshakeDone(tlsSocket: tls.TLSSocket, conn: Connection, chain: Comp
   };
   conn.scheme = "https";
   const servers = env.pool.get(chain.limits);
-  if (tlsSocket.alpnProtocol === "h2" || chain.codec === "HTTP2") servers.h2.emit("connection", tlsSocket);
+  if (tlsSocket.alpnProtocol === "h2" || chain.codec === "HTTP2") servers.h2.accept(conn, tlsSocket);
   else servers.h1.accept(conn, tlsSocket);
 }

@@ -3,7 +3,7 @@
 // connection read these fields instead of asking the socket on every request.
 
 import type * as net from "node:net";
-import type { ServerHttp2Session } from "node:http2";
+import type { H2ServerSession } from "../http2/server-session.js";
 import type { DownstreamTls, RequestHandler } from "../contracts.js";
 import type { CompiledChain } from "./listener-config.js";
 
@@ -26,7 +26,7 @@ export class Connection {
   tls: DownstreamTls | undefined = undefined;
   /** The socket HTTP runs on (the TLS socket for TLS chains). */
   app: net.Socket | undefined = undefined;
-  h2: ServerHttp2Session | undefined = undefined;
+  h2: H2ServerSession | undefined = undefined;
   /** The HTTP/1.1 connection while the socket carries HTTP/1.1. */
   h1: { drain(): void } | undefined = undefined;
   /** HTTP/2: the id of the last stream handed to the handler (header blocks complete up to it). */
@@ -61,7 +61,7 @@ export class Connection {
     // the drain timeout.
     if (this.upgraded) return;
     if (this.h2) {
-      if (!this.h2.closed && !this.h2.destroyed) this.h2.close();
+      this.h2.close();
       return;
     }
     if (this.h1) {

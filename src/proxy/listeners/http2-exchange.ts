@@ -1,221 +1,274 @@
-// HTTP/2 streams (node:http2's core 'stream' API, which is cheaper than its HTTP/1-style
-// compatibility layer) adapted to DownstreamRequest / DownstreamResponse. Response
-// headers are held until the first body byte or the end, so a body-less response goes
-// out as one HEADERS frame with END_STREAM, and whether to wait for trailers can be
-// decided when they are known.
+// One HTTP/2 stream of meshgate's own HTTP/2 server (../http2/server-session.ts), which
+// is at the same time the proxy's DownstreamRequest and DownstreamResponse: one object
+// per request. Response headers are held until the first body byte or the end, so a
+// body-less response goes out as one HEADERS frame with END_STREAM, and a small one as
+// HEADERS + DATA in the same socket write.
 //
 // Per stream, as Envoy's connection manager does: `requestTimeout` bounds the time until
 // the whole request has arrived (disarmed by its end or by the response starting), and
 // `streamIdleTimeout` the time without frames either way. Either one answers 408 while
 // nothing of the response went out (and resets what is left of the stream), and resets
 // the stream otherwise; the handler sees the exchange closed, so the upstream request is
-// cancelled.
+// cancelled. Both are checked by the server's interval timer (Http2Server), so a stream
+// costs no timer of its own.
 //
-// The idle timer is node:http2's per-stream timer, which every frame of the stream
-// refreshes; it is armed only for streams still open after one or two ticks of the
-// server's StreamIdleWatch (an eighth of the timeout, 50 ms to 1 s), so the short streams
-// that make up most traffic never pay for a timer, and an idle stream is noticed at most
-// two ticks late. Per stream the exchange adds two listeners ('error', 'close'), both
-// shared functions.
+// A response that completes while the request body is still coming ends the stream with
+// RST_STREAM(NO_ERROR) after it (RFC 9113 §8.1), and the rest of the body is dropped.
 
-import * as http2 from "node:http2";
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { DownstreamRequest, DownstreamResponse, HeaderMap } from "../contracts.js";
-import { teAcceptsTrailers } from "../http/hop-by-hop.js";
-import { ConnectionFacts, kConnection, type Connection, type WithConnection } from "./connection.js";
+import { H2_ERROR } from "../http2/errors.js";
+import type { RequestHead } from "../http2/request-headers.js";
+import { trailersValid } from "../http2/request-headers.js";
+import type { H2ServerSession, H2StreamCore } from "../http2/server-session.js";
+import { ConnectionFacts, type Connection } from "./connection.js";
 import type { ListenerStats } from "./listener-stats.js";
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
-
-const kExchange: unique symbol = Symbol("meshgate.exchange");
-type WithExchange = { [kExchange]?: Http2Exchange };
-
-/** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); node:http2 would throw on them. */
+/** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2), dropped from responses. */
 const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host"]);
+/** Past this many queued response bytes, write() says wait. */
+const WRITE_HIGH_WATER = 64 * 1024;
+/** Request body window given back in batches of at least this much while the consumer keeps up. */
+const WINDOW_BATCH = 32 * 1024;
+const EMPTY = Buffer.alloc(0);
 
-/**
- * Arms the idle timer of the streams of one HTTP/2 server that outlive a tick or two.
- * The streams waiting are a list threaded through the exchanges themselves, oldest
- * first: adding and removing one is a few field writes (a Set's hashing and rehashing,
- * at every stream, measurably cost more).
- */
-export class StreamIdleWatch {
-  private head: Http2Exchange | null = null;
-  private tail: Http2Exchange | null = null;
-  private epoch = 0;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(timeoutMs: number) {
-    this.timer = setInterval(() => this.tick(), Math.max(50, Math.min(1000, Math.floor(timeoutMs / 8))));
-    this.timer.unref();
+/** The request body: DATA frames push, the consumer's reads give the stream window back. */
+class RequestBody extends Readable {
+  constructor(private readonly exchange: Http2Exchange) {
+    super();
+    // A reset is reported through the exchange's onClose; whoever reads the body sees the error too.
+    this.on("error", ignore);
   }
-
-  add(ex: Http2Exchange): void {
-    ex.idleEpoch = this.epoch;
-    ex.idlePrev = this.tail;
-    ex.idleNext = null;
-    if (this.tail === null) this.head = ex;
-    else this.tail.idleNext = ex;
-    this.tail = ex;
-    ex.idleWatched = true;
-  }
-
-  delete(ex: Http2Exchange): void {
-    if (!ex.idleWatched) return;
-    ex.idleWatched = false;
-    const prev = ex.idlePrev;
-    const next = ex.idleNext;
-    if (prev === null) this.head = next;
-    else prev.idleNext = next;
-    if (next === null) this.tail = prev;
-    else next.idlePrev = prev;
-    ex.idlePrev = null;
-    ex.idleNext = null;
-  }
-
-  private tick(): void {
-    const seen = this.epoch++;
-    // Streams added before the previous tick have lived at least one tick.
-    for (let ex = this.head; ex !== null && ex.idleEpoch < seen; ex = this.head) {
-      this.delete(ex);
-      ex.armIdleTimer();
-    }
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-    while (this.head !== null) this.delete(this.head);
+  override _read(): void {
+    this.exchange.bodyWanted();
   }
 }
 
-export class Http2Exchange extends ConnectionFacts implements DownstreamRequest, DownstreamResponse {
-  private plainHeaders: HeaderMap | undefined = undefined;
+function ignore(): void {}
+
+function endedBody(): Readable {
+  const r = new Readable({ read() {} });
+  r.push(null);
+  return r;
+}
+
+export class Http2Exchange extends ConnectionFacts implements DownstreamRequest, DownstreamResponse, H2StreamCore {
+  sendWindow: number;
+  recvWindow: number;
+
+  readonly method: string;
+  readonly authority: string;
+  readonly rawPath: string;
+  readonly headers: HeaderMap;
+  readonly hasBody: boolean;
+  private readonly contentLength: number;
+  private bodyStream: RequestBody | null = null;
+  private noBody: Readable | null = null;
+  private received = 0;
+  /** Stream window consumed by the body and not yet given back. */
+  private credit = 0;
+  private remoteEnded: boolean;
+
   private status = 0;
   private responseHeaders: HeaderMap | undefined = undefined;
-  private trailers: HeaderMap | undefined = undefined;
   private responded = false;
-  /** end() was called: a close with NO_ERROR after it is a completed response. */
+  /** end() was called. */
   private ended = false;
+  /** END_STREAM went to the session: the response is complete. */
+  private completed = false;
+  /** The stream was reset (by the peer, a destroy, the connection). */
+  private reset = false;
   /** A timeout ended the stream: whatever the handler still sends is dropped. */
   private timedOut = false;
-  private requestTimer: NodeJS.Timeout | undefined = undefined;
-  /** The stream idle timeout (the chain's when the stream arrived); 0: none. */
-  private idleMs = 0;
-  private idleWatch: StreamIdleWatch | undefined = undefined;
-  /** The watch's tick when the stream was added to it, and its place in the watch's list. */
-  idleEpoch = 0;
-  idleWatched = false;
-  idlePrev: Http2Exchange | null = null;
-  idleNext: Http2Exchange | null = null;
-  private closeCb: (() => void) | null = null;
+  private pending: Uint8Array[] | null = null;
+  private pendingOffset = 0;
+  private pendingBytes = 0;
+  private pendingEnd = false;
+  private pendingTrailers: string[] | null = null;
+  private drainCbs: (() => void)[] | null = null;
   private closeCbs: (() => void)[] | null = null;
 
+  /** 0: no request timeout pending. */
+  private requestDeadline = 0;
+  private readonly idleMs: number;
+  private lastActivity: number;
+
   constructor(
-    readonly stream: ServerHttp2Stream,
-    readonly h2Headers: IncomingHttpHeaders,
+    readonly session: H2ServerSession,
+    readonly id: number,
+    head: RequestHead,
+    endStream: boolean,
     conn: Connection,
     private readonly stats: ListenerStats,
+    recvWindow: number,
+    requestTimeoutMs: number,
+    streamIdleTimeoutMs: number,
+    now: number,
   ) {
     super(conn);
-    (stream as WithExchange)[kExchange] = this;
-    stream.on("close", onStreamClose);
-  }
-
-  /** Starts the stream's timeouts (the chain's limits when the stream arrived). */
-  armTimeouts(requestTimeoutMs: number, streamIdleTimeoutMs: number, watch: StreamIdleWatch | undefined): void {
-    const stream = this.stream;
-    if (streamIdleTimeoutMs > 0) {
-      this.idleMs = streamIdleTimeoutMs;
-      if (watch !== undefined) {
-        this.idleWatch = watch;
-        watch.add(this);
-      } else this.armIdleTimer();
+    this.sendWindow = session.peerInitialWindow;
+    this.recvWindow = recvWindow;
+    this.method = head.method;
+    this.authority = head.authority ?? (head.headers.host as string | undefined) ?? "";
+    this.rawPath = head.path ?? "";
+    this.headers = head.headers;
+    this.contentLength = head.contentLength;
+    this.hasBody = !endStream;
+    this.remoteEnded = endStream;
+    if (!endStream) {
+      this.bodyStream = new RequestBody(this);
+      if (requestTimeoutMs > 0) this.requestDeadline = now + requestTimeoutMs;
     }
-    if (requestTimeoutMs > 0 && !stream.endAfterHeaders) {
-      this.requestTimer = setTimeout(onRequestTimeout, requestTimeoutMs, this);
-      stream.once("end", disarmRequestTimer);
-    }
-  }
-
-  /** node:http2's idle timer for this stream, from now on. */
-  armIdleTimer(): void {
-    const stream = this.stream;
-    if (this.idleMs <= 0 || stream.destroyed || stream.closed) return;
-    stream.setTimeout(this.idleMs);
-    stream.on("timeout", onStreamIdle);
-  }
-
-  /** The stream closed: its timers go, and close callbacks run if the response did not complete. */
-  streamClosed(): void {
-    this.disarmRequestTimer();
-    if (this.idleWatch !== undefined) this.idleWatch.delete(this);
-    const cb = this.closeCb;
-    if (cb === null || !this.closed) return;
-    const more = this.closeCbs;
-    this.closeCb = null;
-    this.closeCbs = null;
-    cb();
-    if (more !== null) for (const c of more) c();
-  }
-
-  disarmRequestTimer(): void {
-    if (this.requestTimer !== undefined) {
-      clearTimeout(this.requestTimer);
-      this.requestTimer = undefined;
-    }
-  }
-
-  /** A timeout fired: 408 if nothing of the response went out (Envoy's local reply), else a reset. */
-  timeout(body: string, kind: "request" | "idle"): void {
-    const stream = this.stream;
-    if (this.timedOut || stream.destroyed || stream.closed) return;
-    if (kind === "request") this.stats.downstreamRqTimeout++;
-    else this.stats.downstreamRqIdleTimeout++;
-    this.timedOut = true;
-    this.disarmRequestTimer();
-    if (!this.responded) {
-      this.responded = true;
-      this.status = 408;
-      stream.respond({ ":status": 408, "content-type": "text/plain", "content-length": body.length }, { endStream: false });
-      stream.end(body);
-      // The request may still be open: RST_STREAM(NO_ERROR) once the answer is out frees the stream.
-      stream.close(NGHTTP2_NO_ERROR);
-      return;
-    }
-    stream.destroy(new Error(`${body} (${kind} timeout)`));
+    this.idleMs = streamIdleTimeoutMs;
+    this.lastActivity = now;
   }
 
   get protocol(): "h2" {
     return "h2";
   }
-  get method(): string {
-    return this.h2Headers[":method"]!;
-  }
-  get authority(): string {
-    return this.h2Headers[":authority"] ?? this.h2Headers.host ?? "";
-  }
-  get rawPath(): string {
-    return this.h2Headers[":path"] ?? "";
-  }
-  get headers(): HeaderMap {
-    return (this.plainHeaders ??= withoutPseudoHeaders(this.h2Headers));
-  }
   get body(): Readable {
-    return this.stream;
+    return this.bodyStream ?? (this.noBody ??= endedBody());
   }
-  /** END_STREAM on the request's HEADERS frame: nothing follows. */
-  get hasBody(): boolean {
-    return !this.stream.endAfterHeaders;
+
+  // ---- from the session ---------------------------------------------------------------
+
+  onData(payload: Buffer, endStream: boolean): void {
+    if (this.remoteEnded) {
+      this.session.resetStream(this.id, H2_ERROR.STREAM_CLOSED);
+      return;
+    }
+    this.lastActivity = this.session.lastFrameAt;
+    const n = payload.length;
+    this.received += n;
+    if (this.contentLength >= 0 && (this.received > this.contentLength || (endStream && this.received !== this.contentLength))) {
+      // RFC 9113 §8.1.1: a body that does not match its Content-Length is malformed.
+      this.session.resetStream(this.id, H2_ERROR.PROTOCOL_ERROR);
+      return;
+    }
+    const body = this.bodyStream;
+    if (n > 0 && body !== null && !body.destroyed) {
+      this.credit += n;
+      if (body.push(payload) && this.credit >= WINDOW_BATCH) this.giveBack();
+    } else if (n > 0) {
+      // Nobody reads the body any more (the response is complete): the window comes back at once.
+      this.credit += n;
+      this.giveBack();
+    }
+    if (endStream) this.remoteEnd();
   }
+
+  onTrailers(fields: string[]): void {
+    if (this.remoteEnded || !trailersValid(fields)) {
+      this.session.resetStream(this.id, H2_ERROR.PROTOCOL_ERROR);
+      return;
+    }
+    // Request trailers are not forwarded (as before: the upstream request is HTTP/1.1).
+    this.onData(EMPTY, true);
+  }
+
+  onReset(code: number): void {
+    if (this.reset) return;
+    this.reset = true;
+    this.requestDeadline = 0;
+    this.pending = null;
+    this.pendingBytes = 0;
+    const body = this.bodyStream;
+    if (body !== null && !this.remoteEnded && !body.destroyed) body.destroy(new Error(`stream reset (HTTP/2 error ${code})`));
+    if (!this.completed) this.runClose();
+  }
+
+  onWritable(): void {
+    if (this.pending !== null) return;
+    if (this.session.writeBlocked) {
+      this.session.waitForDrain(this);
+      return;
+    }
+    const cbs = this.drainCbs;
+    if (cbs === null) return;
+    this.drainCbs = null;
+    for (const cb of cbs) cb();
+  }
+
+  get hasPendingData(): boolean {
+    return this.pending !== null;
+  }
+
+  flushPending(): void {
+    const q = this.pending;
+    if (q === null || this.reset) return;
+    const session = this.session;
+    while (q.length > 0) {
+      const chunk = q[0]!;
+      const left = chunk.length - this.pendingOffset;
+      const n = session.sendable(this, left);
+      if (n === 0 && left > 0) return;
+      const last = n === left && q.length === 1;
+      session.writeData(this, chunk, this.pendingOffset, this.pendingOffset + n, last && this.pendingEnd && this.pendingTrailers === null);
+      this.pendingBytes -= n;
+      this.lastActivity = Date.now();
+      if (n < left) {
+        this.pendingOffset += n;
+        return;
+      }
+      q.shift();
+      this.pendingOffset = 0;
+    }
+    this.pending = null;
+    if (this.pendingEnd) this.finish(this.pendingTrailers);
+  }
+
+  /** The bytes the consumer took come back to the client as stream window. */
+  bodyWanted(): void {
+    if (this.credit > 0 && !this.remoteEnded) this.giveBack();
+  }
+
+  private giveBack(): void {
+    const n = this.credit;
+    this.credit = 0;
+    if (!this.reset && !this.remoteEnded) this.session.streamWindowBack(this, n);
+  }
+
+  private remoteEnd(): void {
+    this.remoteEnded = true;
+    this.requestDeadline = 0;
+    this.credit = 0;
+    const body = this.bodyStream;
+    if (body !== null && !body.destroyed) body.push(null);
+    if (this.completed) this.session.forget(this);
+  }
+
+  /** Timeouts, from the server's timer. */
+  checkTimeouts(now: number): void {
+    if (this.requestDeadline !== 0 && now >= this.requestDeadline) this.timeout("request timeout", "request");
+    else if (this.idleMs > 0 && now - this.lastActivity >= this.idleMs) this.timeout("stream timeout", "idle");
+  }
+
+  /** A timeout fired: 408 if nothing of the response went out (Envoy's local reply), else a reset. */
+  private timeout(body: string, kind: "request" | "idle"): void {
+    if (this.timedOut || this.reset || this.completed) return;
+    if (kind === "request") this.stats.downstreamRqTimeout++;
+    else this.stats.downstreamRqIdleTimeout++;
+    this.timedOut = true;
+    this.requestDeadline = 0;
+    if (!this.responded) {
+      this.responded = true;
+      this.status = 408;
+      const payload = Buffer.from(body, "latin1");
+      this.session.writeHeaders(this.id, 408, ["content-type", "text/plain", "content-length", String(payload.length)], false);
+      this.sendData(payload, true);
+      this.runClose();
+      return;
+    }
+    this.session.resetStream(this.id, H2_ERROR.INTERNAL_ERROR);
+  }
+
+  // ---- DownstreamResponse ---------------------------------------------------------------
 
   get headersSent(): boolean {
     return this.status !== 0;
   }
   get closed(): boolean {
-    if (this.timedOut) return true;
-    const s = this.stream;
-    return (s.destroyed || s.closed) && (!this.ended || s.rstCode !== NGHTTP2_NO_ERROR);
+    return this.timedOut || (this.reset && !this.completed);
   }
   writeHead(status: number, headers: HeaderMap): void {
     if (this.timedOut) return;
@@ -224,12 +277,18 @@ export class Http2Exchange extends ConnectionFacts implements DownstreamRequest,
     this.responseHeaders = headers;
   }
   write(chunk: Uint8Array): boolean {
-    if (this.timedOut) return true;
-    if (!this.responded) this.respond(false, teAcceptsTrailersOf(this.h2Headers));
-    return this.stream.write(chunk);
+    if (this.timedOut || this.reset) return true;
+    if (!this.responded) this.respond(false);
+    this.sendData(chunk, false);
+    if (this.pendingBytes > WRITE_HIGH_WATER) return false;
+    if (this.session.writeBlocked) {
+      this.session.waitForDrain(this);
+      return false;
+    }
+    return true;
   }
   onDrain(cb: () => void): void {
-    this.stream.once("drain", cb);
+    (this.drainCbs ??= []).push(cb);
   }
   /** `cb` runs if the stream ends without the response completing (reset, client gone, destroy). */
   onClose(cb: () => void): void {
@@ -237,107 +296,113 @@ export class Http2Exchange extends ConnectionFacts implements DownstreamRequest,
       process.nextTick(cb);
       return;
     }
-    if (this.closeCb === null) this.closeCb = cb;
-    else (this.closeCbs ??= []).push(cb);
+    (this.closeCbs ??= []).push(cb);
   }
   end(chunk?: Uint8Array, trailers?: HeaderMap): void {
-    const stream = this.stream;
-    if (stream.destroyed || this.timedOut) return;
+    if (this.ended || this.timedOut || this.reset) return;
     this.ended = true;
     if (this.status === 0) this.status = 200;
+    const flatTrailers = trailers !== undefined ? flatten(trailers) : null;
+    const hasTrailers = flatTrailers !== null && flatTrailers.length > 0;
     if (!this.responded) {
-      if (chunk === undefined && trailers === undefined) {
-        this.respond(true, false);
+      if (chunk === undefined && !hasTrailers) {
+        this.respond(true);
         return;
       }
-      this.respond(false, trailers !== undefined);
+      this.respond(false);
     }
-    this.trailers = trailers;
-    if (chunk !== undefined) stream.end(chunk);
-    else stream.end();
+    if (!hasTrailers) {
+      this.sendData(chunk ?? EMPTY, true);
+      return;
+    }
+    if (chunk !== undefined && chunk.length > 0) this.sendData(chunk, false);
+    if (this.pending !== null) {
+      this.pendingEnd = true;
+      this.pendingTrailers = flatTrailers;
+    } else this.finish(flatTrailers);
   }
-  destroy(error?: Error): void {
-    // destroy(), not close(code): close() ends the writable side first, so the client
-    // would see a complete (truncated) response before the RST_STREAM.
-    if (!this.stream.destroyed) this.stream.destroy(error ?? new Error("response aborted"));
+  destroy(_error?: Error): void {
+    if (this.completed || this.reset) return;
+    this.session.resetStream(this.id, H2_ERROR.INTERNAL_ERROR);
   }
 
-  private respond(endStream: boolean, waitForTrailers: boolean): void {
+  // ---- sending ------------------------------------------------------------------------
+
+  private respond(endStream: boolean): void {
     this.responded = true;
     // Envoy's request_timeout ends once the response has started.
-    if (this.requestTimer !== undefined) this.disarmRequestTimer();
-    const out: OutgoingHttpHeaders = { ":status": this.status };
-    const headers = this.responseHeaders;
-    if (headers !== undefined) {
-      for (const k in headers) {
-        const v = headers[k];
-        if (v !== undefined && !H2_FORBIDDEN.has(k)) out[k] = v;
+    this.requestDeadline = 0;
+    this.lastActivity = Date.now();
+    const fields = this.responseHeaders !== undefined ? flatten(this.responseHeaders) : [];
+    this.session.writeHeaders(this.id, this.status, fields, endStream);
+    if (endStream) this.complete();
+  }
+
+  private sendData(chunk: Uint8Array, endStream: boolean): void {
+    const n = chunk.length;
+    if (this.pending !== null) {
+      if (n > 0) {
+        this.pending.push(chunk);
+        this.pendingBytes += n;
       }
+      if (endStream) this.pendingEnd = true;
+      return;
     }
-    if (waitForTrailers) {
-      this.stream.once("wantTrailers", () => {
-        const t = this.trailers;
-        const clean: OutgoingHttpHeaders = {};
-        if (t !== undefined) for (const k in t) if (t[k] !== undefined && !H2_FORBIDDEN.has(k)) clean[k] = t[k];
-        this.stream.sendTrailers(clean);
-      });
+    const session = this.session;
+    const can = session.sendable(this, n);
+    this.lastActivity = Date.now();
+    if (can === n) {
+      session.writeData(this, chunk, 0, n, endStream);
+      if (endStream) this.complete();
+      return;
     }
-    this.stream.respond(out, { endStream, waitForTrailers });
+    if (can > 0) session.writeData(this, chunk, 0, can, false);
+    this.pending = [chunk];
+    this.pendingOffset = can;
+    this.pendingBytes = n - can;
+    this.pendingEnd = endStream;
+    session.block(this);
+  }
+
+  /** The last DATA is out: trailers if any, then the stream is complete. */
+  private finish(trailers: string[] | null): void {
+    if (trailers !== null) this.session.writeHeaders(this.id, 0, trailers, true);
+    this.complete();
+  }
+
+  private complete(): void {
+    this.completed = true;
+    this.drainCbs = null;
+    if (this.remoteEnded) {
+      this.session.forget(this);
+      return;
+    }
+    // The request is still open: the client may stop sending (RFC 9113 §8.1).
+    this.session.writeRst(this.id, H2_ERROR.NO_ERROR);
+    this.reset = true;
+    this.requestDeadline = 0;
+    const body = this.bodyStream;
+    if (body !== null && !body.destroyed) body.destroy();
+    this.session.forget(this);
+  }
+
+  private runClose(): void {
+    const cbs = this.closeCbs;
+    if (cbs === null) return;
+    this.closeCbs = null;
+    for (const cb of cbs) cb();
   }
 }
 
-function teAcceptsTrailersOf(h: IncomingHttpHeaders): boolean {
-  const te = h.te;
-  return te !== undefined && teAcceptsTrailers(te);
-}
-
-function withoutPseudoHeaders(h: IncomingHttpHeaders): HeaderMap {
-  const out: HeaderMap = {};
-  for (const k in h) if (k.charCodeAt(0) !== 0x3a) out[k] = h[k];
+/** Response headers as HPACK's flat list: connection-specific fields dropped, arrays expanded. */
+function flatten(headers: HeaderMap): string[] {
+  const out: string[] = [];
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined || H2_FORBIDDEN.has(k)) continue;
+    if (typeof v === "string") out.push(k, v);
+    else if (Array.isArray(v)) for (const x of v) out.push(k, x);
+    else out.push(k, String(v));
+  }
   return out;
-}
-
-function ignore(): void {}
-
-function onStreamIdle(this: ServerHttp2Stream): void {
-  (this as WithExchange)[kExchange]?.timeout("stream timeout", "idle");
-}
-
-function onRequestTimeout(exchange: Http2Exchange): void {
-  exchange.timeout("request timeout", "request");
-}
-
-function disarmRequestTimer(this: ServerHttp2Stream): void {
-  (this as WithExchange)[kExchange]?.disarmRequestTimer();
-}
-
-function onStreamClose(this: ServerHttp2Stream): void {
-  (this as WithExchange)[kExchange]?.streamClosed();
-}
-
-/** node:http2 'stream' listener (one per server, with the listeners' counters). */
-export function onHttp2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, stats: ListenerStats, idleWatch?: StreamIdleWatch): void {
-  // A client reset surfaces as an 'error' on the stream; it is reported through onClose.
-  stream.on("error", ignore);
-  const conn = (stream.session as unknown as WithConnection | undefined)?.[kConnection];
-  const id = stream.id;
-  if (conn !== undefined && id !== undefined && id > conn.lastStreamId) conn.lastStreamId = id;
-  const chain = conn?.chain;
-  if (conn === undefined || chain === undefined) {
-    stream.close(NGHTTP2_REFUSED_STREAM);
-    return;
-  }
-  if (headers[":method"] === "CONNECT" || headers[":path"] === undefined) {
-    stream.respond({ ":status": 501 }, { endStream: true });
-    return;
-  }
-  const exchange = new Http2Exchange(stream, headers, conn, stats);
-  const limits = chain.limits;
-  if (limits.requestTimeoutMs > 0 || limits.streamIdleTimeoutMs > 0) exchange.armTimeouts(limits.requestTimeoutMs, limits.streamIdleTimeoutMs, idleWatch);
-  try {
-    conn.owner.handler(exchange, exchange, chain.ref);
-  } catch {
-    if (!exchange.headersSent && !stream.destroyed) stream.respond({ ":status": 500 }, { endStream: true });
-    else exchange.destroy();
-  }
 }

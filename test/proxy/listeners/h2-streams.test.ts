@@ -8,10 +8,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import * as http2 from "node:http2";
-import * as net from "node:net";
 import type { DownstreamRequest, DownstreamResponse, FilterChainRef, RequestHandler } from "../../../src/proxy/contracts.js";
 import { ListenerManager } from "../../../src/proxy/listeners/listener-manager.js";
 import { chain, echoHandler, listener, mapOf, portOf } from "./helpers.js";
+import { FRAME, RawH2 } from "../../helpers/raw-h2.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ms = (n: number) => ({ nanos: n * 1_000_000 });
@@ -117,30 +117,6 @@ test("a response that started and then stalls is reset when the stream goes idle
   assert.equal(sawClose, true);
 });
 
-test("the stream idle timer is armed only for streams that outlive a tick or two of the watch (a short stream never gets one)", { timeout: 15_000 }, async (t) => {
-  const streams = new Map<string, { timeout?: number }>();
-  let release: () => void = () => {};
-  const handler: RequestHandler = (req, res) => {
-    streams.set(req.rawPath, (req as unknown as { stream: { timeout?: number } }).stream);
-    const answer = (): void => {
-      res.writeHead(200, { "content-length": "2" });
-      res.end(Buffer.from("ok"));
-    };
-    if (req.rawPath === "/long") release = answer;
-    else answer();
-  };
-  // 2 s idle timeout: the watch ticks every 250 ms.
-  const { port } = await serve(t, { streamIdleTimeout: ms(2000) }, handler);
-  const client = connect(t, port);
-  assert.equal((await answer(client.request({ ":path": "/short" }))).status, 200);
-  const long = answer(client.request({ ":path": "/long" }));
-  await sleep(800);
-  assert.equal(streams.get("/short")!.timeout ?? 0, 0, "the short stream had no timer");
-  assert.equal(streams.get("/long")!.timeout, 2000, "the long one has node:http2's idle timer");
-  release();
-  assert.equal((await long).status, 200);
-});
-
 test("SETTINGS_MAX_CONCURRENT_STREAMS: 100 by default, http2ProtocolOptions.maxConcurrentStreams when set", { timeout: 15_000 }, async (t) => {
   const def = await serve(t, {});
   const c1 = connect(t, def.port);
@@ -152,90 +128,6 @@ test("SETTINGS_MAX_CONCURRENT_STREAMS: 100 by default, http2ProtocolOptions.maxC
   await once(c2, "remoteSettings");
   assert.equal(c2.remoteSettings.maxConcurrentStreams, 3);
 });
-
-// ---- a raw HTTP/2 client, for frames node:http2 would not send --------------------------------
-
-const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7 } as const;
-
-interface Frame {
-  type: number;
-  flags: number;
-  stream: number;
-  payload: Buffer;
-}
-
-class RawH2 {
-  readonly socket: net.Socket;
-  readonly frames: Frame[] = [];
-  closed = false;
-  private buf = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
-
-  constructor(port: number, private readonly answerPings: boolean) {
-    this.socket = net.connect(port, "127.0.0.1");
-    this.socket.on("error", () => {});
-    this.socket.on("close", () => {
-      this.closed = true;
-      this.wake();
-    });
-    this.socket.on("data", (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 9) {
-        const len = this.buf.readUIntBE(0, 3);
-        if (this.buf.length < 9 + len) break;
-        const f: Frame = { type: this.buf[3]!, flags: this.buf[4]!, stream: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len) };
-        this.buf = this.buf.subarray(9 + len);
-        this.frames.push(f);
-        if (f.type === FRAME.SETTINGS && (f.flags & 1) === 0) this.send(FRAME.SETTINGS, 1, 0, Buffer.alloc(0));
-        if (f.type === FRAME.PING && (f.flags & 1) === 0 && this.answerPings) this.send(FRAME.PING, 1, 0, f.payload);
-      }
-      this.wake();
-    });
-    this.socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-    this.send(FRAME.SETTINGS, 0, 0, Buffer.alloc(0));
-  }
-
-  send(type: number, flags: number, stream: number, payload: Buffer): void {
-    const h = Buffer.alloc(9);
-    h.writeUIntBE(payload.length, 0, 3);
-    h[3] = type;
-    h[4] = flags;
-    h.writeUInt32BE(stream, 5);
-    this.socket.write(Buffer.concat([h, payload]));
-  }
-
-  /** HEADERS (literal fields, no Huffman); END_HEADERS unless `unfinished`. */
-  headers(stream: number, fields: [string, string][], opts: { endStream?: boolean; unfinished?: boolean } = {}): void {
-    const block = Buffer.concat(fields.map(([n, v]) => Buffer.concat([Buffer.from([0x00, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)])));
-    const flags = (opts.endStream ? 0x1 : 0) | (opts.unfinished ? 0 : 0x4);
-    this.send(FRAME.HEADERS, flags, stream, opts.unfinished ? block.subarray(0, Math.floor(block.length / 2)) : block);
-  }
-
-  async until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-    const end = Date.now() + timeoutMs;
-    while (!cond()) {
-      if (Date.now() > end) return false;
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 50);
-      });
-    }
-    return true;
-  }
-
-  rstCode(stream: number): number | undefined {
-    const f = this.frames.find((x) => x.type === FRAME.RST_STREAM && x.stream === stream);
-    return f?.payload.readUInt32BE(0);
-  }
-
-  answered(stream: number): boolean {
-    return this.frames.some((x) => x.type === FRAME.HEADERS && x.stream === stream);
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-}
 
 const GET = (path: string): [string, string][] => [
   [":method", "GET"],
@@ -277,7 +169,7 @@ test("request_headers_timeout: a header block left unfinished closes the connect
   assert.ok(raw.frames.some((f) => f.type === FRAME.GOAWAY));
 });
 
-test("a stream nghttp2 refused itself (no :path) is not taken for an unfinished header block: the connection stays", { timeout: 15_000 }, async (t) => {
+test("a stream refused as malformed (no :path) is not taken for an unfinished header block: the connection stays", { timeout: 15_000 }, async (t) => {
   const { port, m } = await serve(t, { requestHeadersTimeout: ms(300) });
   const raw = new RawH2(port, true);
   t.after(() => raw.socket.destroy());
