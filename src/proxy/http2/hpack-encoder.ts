@@ -137,8 +137,9 @@ export class HpackEncoder {
     if (bound > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(bound, 2 * this.buf.length)) as Latin1Buffer;
     let p = 0;
     if (this.lowest !== this.signaled || this.capacity !== this.signaled) {
-      // Dynamic Table Size Update(s) (§6.3): the smallest size since the last block, then the final one.
-      if (this.lowest < this.capacity) p = this.writeInt(p, 0x20, 0x1f, this.lowest);
+      // Dynamic Table Size Update(s) (§6.3): the smallest size since the last block when it
+      // evicted more than the final one does, then the final one.
+      if (this.lowest < this.capacity && this.lowest < this.signaled) p = this.writeInt(p, 0x20, 0x1f, this.lowest);
       p = this.writeInt(p, 0x20, 0x1f, this.capacity);
       this.signaled = this.capacity;
     }
