@@ -136,7 +136,7 @@ test("node:http2 client requests on one connection decode with HpackDecoder (dyn
   const later = server.received[19]!.blockLength;
   assert.ok(later < first / 2, `block 20 is ${later} octets, block 1 ${first}`);
   assert.ok(server.received[5]!.blockLength > 16_384, "the long value was expected to need CONTINUATION frames");
-  const [{ decoder }] = [...server.codecs.values()] as [{ decoder: HpackDecoder }];
+  const { decoder } = [...server.codecs.values()][0]!;
   assert.ok(decoder.dynamicTableSize > 0);
 });
 
@@ -160,7 +160,9 @@ function response(i: number): { status: number; headers: string[] } {
   return { status, headers };
 }
 
-function assertResponse(i: number, got: http2.IncomingHttpHeaders): void {
+type SeenHeaders = Record<string, string | string[] | number | undefined>;
+
+function assertResponse(i: number, got: SeenHeaders): void {
   const want = response(i);
   assert.equal(got[":status"], want.status, `response ${i}`);
   for (let k = 0; k < want.headers.length; k += 2) {
@@ -179,7 +181,7 @@ for (const { tableSize, huffman } of [
     const server = await hpackServer((_, i) => response(i), { huffman });
     const client = connect(server.port, tableSize === undefined ? {} : { settings: { headerTableSize: tableSize } });
     try {
-      for (let i = 0; i < 40; i++) assertResponse(i, await request(client, { ":path": `/r/${i}` }));
+      for (let i = 0; i < 40; i++) assertResponse(i, (await request(client, { ":path": `/r/${i}` })) as SeenHeaders);
     } catch (err) {
       throw new Error(`${(err as Error).message}; the server saw: ${server.errors.map(String).join("; ") || "no error"}`, { cause: err });
     } finally {
@@ -187,7 +189,7 @@ for (const { tableSize, huffman } of [
       await server.close();
     }
     assert.deepEqual(server.errors, []);
-    const [{ encoder }] = [...server.codecs.values()] as [{ encoder: HpackEncoder }];
+    const { encoder } = [...server.codecs.values()][0]!;
     if (tableSize !== undefined) assert.ok(server.peerTableSizes.includes(tableSize));
     if (tableSize === 0) assert.equal(encoder.dynamicTableSize, 0);
     else assert.ok(encoder.dynamicTableSize > 0 && encoder.dynamicTableSize <= (tableSize ?? 4096));
@@ -219,7 +221,7 @@ test("curl: its requests decode with HpackDecoder and it reads HpackEncoder resp
     assert.equal(blocks.length, n);
     for (const [i, b] of blocks.entries()) {
       const lines = b.trim().split(/\r?\n/);
-      const got: http2.IncomingHttpHeaders = { ":status": Number(lines[0]!.split(" ")[1]) };
+      const got: SeenHeaders = { ":status": Number(lines[0]!.split(" ")[1]) };
       for (const line of lines.slice(1)) {
         const colon = line.indexOf(":");
         const name = line.slice(0, colon).toLowerCase();
