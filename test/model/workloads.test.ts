@@ -149,6 +149,9 @@ spec: { port: 8100, sidecar: { outboundPort: 7002 } }
   // Another address: no conflict (the other workload's application port is on 127.0.0.2).
   assert.doesNotMatch(lines, /upstreams\[5\]|upstreams\[3\]|shop\/other/);
   assert.equal(problemLines(r).length, 4, lines);
+  // Entries whose port is taken are left out (the sidecar could not bind them); the first
+  // to claim a port keeps it.
+  assert.deepEqual(r.model!.workloads[0]!.upstreams.map((u) => [u.port.port, u.localPort]), [[80, 7002], [80, 15001], [80, 9000]]);
 });
 
 test("an upstream's service is [namespace/]name and every field is required (schema)", () => {

@@ -77,31 +77,35 @@ export function buildWorkloads(index: ResourceIndex, meshes: readonly MeshModel[
     const outboundPort = spec.sidecar?.outboundPort ?? spec.port + SIDECAR_OUTBOUND_OFFSET;
     // Every port the application and its sidecar bind; `field` names the default's setting
     // when the port is defaulted (the error then points at spec.port and says what to set).
-    const ports: { what: string; port: number; path: FieldPath; field?: string }[] = [
+    const ports: { what: string; port: number; path: FieldPath; field?: string; upstream?: number }[] = [
       { what: "application", port: spec.port, path: ["spec", "port"] },
       spec.sidecar?.inboundPort !== undefined ? { what: "sidecar inbound", port: inboundPort, path: ["spec", "sidecar", "inboundPort"] } : { what: "sidecar inbound", port: inboundPort, path: ["spec", "port"], field: "inboundPort" },
       spec.sidecar?.outboundPort !== undefined ? { what: "sidecar outbound", port: outboundPort, path: ["spec", "sidecar", "outboundPort"] } : { what: "sidecar outbound", port: outboundPort, path: ["spec", "port"], field: "outboundPort" },
     ];
-    const upstreams: WorkloadUpstreamModel[] = [];
-    (spec.sidecar?.upstreams ?? []).forEach((u, i) => {
-      const path = ["spec", "sidecar", "upstreams", i];
-      ports.push({ what: `sidecar upstream (${u.service}:${u.port})`, port: u.localPort, path: [...path, "localPort"] });
-      // Like spec.services: an unknown Service (or port) is reported and the entry left out;
-      // the rest of the Workload is served.
-      const resolved = resolveUpstream(w.namespace, u, services);
-      if ("problem" in resolved) sink.error("MG_TARGET_NOT_FOUND", w, [...path, resolved.field], resolved.problem);
-      else upstreams.push({ ...resolved, localPort: u.localPort });
-    });
-    for (const { what, port, path, field } of ports) {
+    const upstreamSpecs = spec.sidecar?.upstreams ?? [];
+    upstreamSpecs.forEach((u, i) => ports.push({ what: `sidecar upstream (${u.service}:${u.port})`, port: u.localPort, path: ["spec", "sidecar", "upstreams", i, "localPort"], upstream: i }));
+    const unbound = new Set<number>(); // upstream entries whose port is taken
+    for (const { what, port, path, field, upstream } of ports) {
       if (port > 65535) {
         sink.error("MG_INVALID_VALUE", w, path, `the ${what} port defaults to ${port}, above 65535; set spec.sidecar.${field}`);
         continue;
       }
       const key = `${address}:${port}`;
       const owner = bound.get(key);
-      if (owner) sink.error("MG_PORT_CONFLICT", w, path, `the ${what} port ${key} is already used by ${owner}`);
-      else bound.set(key, `the ${what} port of Workload ${w.namespace}/${w.name}`);
+      if (owner) {
+        sink.error("MG_PORT_CONFLICT", w, path, `the ${what} port ${key} is already used by ${owner}`);
+        if (upstream !== undefined) unbound.add(upstream);
+      } else bound.set(key, `the ${what} port of Workload ${w.namespace}/${w.name}`);
     }
+    // Like spec.services, an entry naming an unknown Service (or port) is reported and left
+    // out, and so is one whose port is taken (the sidecar could not bind it, and a listener
+    // that cannot be bound makes the proxy refuse its whole update): the rest is served.
+    const upstreams: WorkloadUpstreamModel[] = [];
+    upstreamSpecs.forEach((u, i) => {
+      const resolved = resolveUpstream(w.namespace, u, services);
+      if ("problem" in resolved) sink.error("MG_TARGET_NOT_FOUND", w, ["spec", "sidecar", "upstreams", i, resolved.field], resolved.problem);
+      else if (!unbound.has(i)) upstreams.push({ ...resolved, localPort: u.localPort });
+    });
     const mesh = meshOfNamespace(meshes, w.namespace);
     if (!mesh) {
       sink.error("MG_NO_MESH", w, ["metadata", "namespace"], `namespace "${w.namespace}" is in no Mesh; list it in a Mesh's spec.namespaces so the workload gets an identity`);
