@@ -41,10 +41,22 @@ function alive(pid: number): boolean {
   }
 }
 
-/** A tiny application: writes its pid and env to a file, prints a line, then runs (or exits). */
+/**
+ * A tiny application: writes its pid and env to a file, prints a line, then runs (or exits).
+ * The file is written aside and renamed into place, so a reader never sees it half written.
+ */
 function app(dir: string, name: string, body = "setInterval(() => {}, 1000);"): WorkloadProcessSpec {
   const script = join(dir, `${name}.js`);
-  writeFileSync(script, `require("node:fs").writeFileSync(${JSON.stringify(join(dir, `${name}.out`))}, JSON.stringify({ pid: process.pid, cwd: process.cwd(), greeting: process.env.GREETING }));\nconsole.log("hello from ${name}");\n${body}\n`);
+  const out = join(dir, `${name}.out`);
+  writeFileSync(
+    script,
+    `const fs = require("node:fs");
+fs.writeFileSync(${JSON.stringify(out)} + "." + process.pid, JSON.stringify({ pid: process.pid, cwd: process.cwd(), greeting: process.env.GREETING }));
+fs.renameSync(${JSON.stringify(out)} + "." + process.pid, ${JSON.stringify(out)});
+console.log("hello from ${name}");
+${body}
+`,
+  );
   return { workload: `shop/${name}`, argv: [process.execPath, script], cwd: dir, env: { GREETING: "hi" } };
 }
 const outOf = (dir: string, name: string) => (existsSync(join(dir, `${name}.out`)) ? (JSON.parse(readFileSync(join(dir, `${name}.out`), "utf8")) as { pid: number; cwd: string; greeting: string }) : undefined);
