@@ -176,6 +176,8 @@ export interface WorkloadModel {
   readonly inboundPort: number;
   /** The sidecar's HTTP proxy port for the application's outbound calls. */
   readonly outboundPort: number;
+  /** Local ports of the sidecar, each leading to one Service port (spec.sidecar.upstreams, resolved). */
+  readonly upstreams: readonly WorkloadUpstreamModel[];
   readonly labels: Readonly<Record<string, string>>;
   readonly mesh: MeshModel | undefined;
   /** SPIFFE ID the workload's sidecar is issued; undefined without a Mesh. */
@@ -187,6 +189,17 @@ export interface WorkloadModel {
   readonly env: Readonly<Record<string, string>>;
   /** As written; relative to the directory of the file that declares the Workload. */
   readonly workingDir: string | undefined;
+}
+
+/**
+ * A sidecar port that leads to one Service port: the application calls
+ * `http://<address>:<localPort>/...` with any Host, and the sidecar routes it as a call to
+ * that Service port (GAMMA routes, mTLS) on its outbound port.
+ */
+export interface WorkloadUpstreamModel {
+  readonly service: ServiceModel;
+  readonly port: ServicePortModel;
+  readonly localPort: number;
 }
 
 /** Kubernetes-shaped status of one resource, as `meshgate validate` prints it. */

@@ -8,6 +8,8 @@
 // terminal reaches `meshgate up` only, which stops the applications itself. Arbitrary
 // commands cannot watch their parent, so a small guard process (workload-reaper) holds an
 // IPC channel to `meshgate up` and kills the groups if `up` dies without cleaning up.
+// A workload counts as guarded (`list()`, debug log "workload guarded") only once the
+// guard confirmed its group: until then a SIGKILL of `up` would leave it running.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { dirname, resolve } from "node:path";
@@ -15,6 +17,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { WorkloadModel } from "../model/model.js";
 import type { Logger } from "../telemetry/logger.js";
+import { isGuardReport, type GuardReport, type GuardRequest } from "./workload-guard-protocol.js";
 
 /** What to run for one Workload. */
 export interface WorkloadProcessSpec {
@@ -60,6 +63,8 @@ export interface SupervisedWorkload {
   readonly pid: number | undefined;
   readonly restarts: number;
   readonly lastExit?: string;
+  /** The guard process confirmed it will stop this process if `meshgate up` dies. */
+  readonly guarded: boolean;
 }
 
 interface Entry {
@@ -72,6 +77,15 @@ interface Entry {
   lastExit?: string;
   stopping: boolean;
   timer?: NodeJS.Timeout;
+  /** The pid the guard last confirmed; the current child is guarded when it is this one. */
+  guardedPid?: number;
+}
+
+/** The guard process and what the supervisor knows of it. */
+interface Guard {
+  readonly child: ChildProcess;
+  /** Requests held until the guard reported `ready`, in order; undefined from then on. */
+  queue: GuardRequest[] | undefined;
 }
 
 /** A run this long resets the backoff: the application was working. */
@@ -81,7 +95,9 @@ export class WorkloadSupervisor {
   readonly #entries = new Map<string, Entry>();
   readonly #stopping = new Map<string, Promise<void>>();
   #wanted = new Map<string, WorkloadProcessSpec>();
-  #reaper: ChildProcess | undefined;
+  #guard: Guard | undefined;
+  /** The guard failed or exited: warned about once, and not started again. */
+  #guardLost = false;
   #closed = false;
 
   constructor(private readonly opts: WorkloadSupervisorOptions) {}
@@ -99,7 +115,14 @@ export class WorkloadSupervisor {
   }
 
   list(): SupervisedWorkload[] {
-    return [...this.#entries].map(([workload, e]) => ({ workload, command: e.spec.argv, pid: e.child?.pid, restarts: e.restarts, ...(e.lastExit ? { lastExit: e.lastExit } : {}) }));
+    return [...this.#entries].map(([workload, e]) => ({
+      workload,
+      command: e.spec.argv,
+      pid: e.child?.pid,
+      restarts: e.restarts,
+      ...(e.lastExit ? { lastExit: e.lastExit } : {}),
+      guarded: !this.#guardLost && e.child?.pid !== undefined && e.guardedPid === e.child.pid,
+    }));
   }
 
   async close(): Promise<void> {
@@ -107,7 +130,8 @@ export class WorkloadSupervisor {
     this.#wanted.clear();
     await Promise.all([...this.#entries].map(([key, e]) => this.#stop(key, e, "shutting down")));
     await Promise.all(this.#stopping.values());
-    this.#reaper?.disconnect();
+    // Every group is stopped, so the guard has nothing left to do: it exits on the disconnect.
+    if (this.#guard?.child.connected) this.#guard.child.disconnect();
   }
 
   /** Starts the wanted application for `key` unless it runs, or once its predecessor stopped. */
@@ -140,13 +164,13 @@ export class WorkloadSupervisor {
     const end = (code: number | null, signal: NodeJS.Signals | null, error?: string) => {
       if (ended) return;
       ended = true;
-      if (child.pid !== undefined) this.#reaperSend({ remove: child.pid });
+      if (child.pid !== undefined) this.#guardSend({ remove: child.pid });
       this.#exited(e, child, code, signal, error);
     };
     child.once("error", (err) => end(null, null, err.message));
     child.once("exit", (code, signal) => end(code, signal));
     if (child.pid === undefined) return; // spawn failed; "error" follows
-    this.#reaperSend({ add: child.pid });
+    this.#guardSend({ add: child.pid });
     for (const [stream, level] of [[child.stdout, "info"], [child.stderr, "warn"]] as const) {
       if (!stream) continue;
       createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => log[level]({ workload, pid: child.pid, stream: level === "info" ? "stdout" : "stderr" }, line));
@@ -179,7 +203,7 @@ export class WorkloadSupervisor {
       const kill = setTimeout(() => signalGroup(pid, "SIGKILL"), this.opts.stopTimeoutMs ?? 5000);
       child.once("exit", (code, signal) => {
         clearTimeout(kill);
-        this.#reaperSend({ remove: pid });
+        this.#guardSend({ remove: pid });
         this.opts.logger.info({ workload: key, pid, code, signal, reason }, "workload stopped");
         resolveStop();
       });
@@ -191,19 +215,75 @@ export class WorkloadSupervisor {
     return done;
   }
 
-  #reaperSend(m: { add?: number; remove?: number }): void {
-    if (this.#closed && m.add !== undefined) return;
-    if (!this.#reaper) {
-      const self = fileURLToPath(import.meta.url);
-      const script = self.replace(/workload-supervisor\.(ts|js)$/, (_m, ext: string) => `workload-reaper.${ext}`);
-      // Own process group, so a Ctrl-C in the terminal does not end it before the applications.
-      this.#reaper = spawn(process.execPath, [...process.execArgv, script], { stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
-      this.#reaper.on("error", (err) => this.opts.logger.warn({ error: err.message }, "workload guard process failed"));
-      // Neither the guard nor its channel may keep `meshgate up` alive.
-      this.#reaper.unref();
-      this.#reaper.channel?.unref();
+  #guardSend(m: GuardRequest): void {
+    if (this.#guardLost) return;
+    if ("add" in m && this.#closed) return;
+    // A guard is started for the first application; forgetting one never needs a guard.
+    const g = this.#guard ?? ("add" in m ? this.#startGuard() : undefined);
+    if (!g) return;
+    if (!g.queue) return this.#deliver(g, m);
+    if ("remove" in m) {
+      // A process that came and went before the guard was ready need not reach it at all;
+      // this also bounds the queue by the running applications if the guard is slow.
+      const i = g.queue.findIndex((q) => "add" in q && q.add === m.remove);
+      if (i >= 0) {
+        g.queue.splice(i, 1);
+        return;
+      }
     }
-    if (this.#reaper.connected) this.#reaper.send(m);
+    g.queue.push(m);
+  }
+
+  #startGuard(): Guard {
+    const self = fileURLToPath(import.meta.url);
+    const script = self.replace(/workload-supervisor\.(ts|js)$/, (_m, ext: string) => `workload-reaper.${ext}`);
+    // Own process group, so a Ctrl-C in the terminal does not end it before the applications.
+    const child = spawn(process.execPath, [...process.execArgv, script], { stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
+    const g: Guard = { child, queue: [] };
+    this.#guard = g;
+    child.on("message", (m: unknown) => {
+      if (isGuardReport(m)) this.#onGuardReport(g, m);
+    });
+    // `on`, not `once`: a second "error" without a listener would crash `meshgate up`.
+    child.on("error", (err) => this.#guardLostWith({ error: err.message }));
+    child.once("exit", (code, signal) => {
+      // close() disconnects the guard, which then exits: expected, not a failure.
+      if (!this.#closed) this.#guardLostWith({ code, signal });
+    });
+    // Neither the guard nor its channel may keep `meshgate up` alive.
+    child.unref();
+    child.channel?.unref();
+    return g;
+  }
+
+  #onGuardReport(g: Guard, m: GuardReport): void {
+    const log = this.opts.logger;
+    if ("ready" in m) {
+      const queued = g.queue ?? [];
+      g.queue = undefined;
+      log.debug({ pid: g.child.pid, queued: queued.length }, "workload guard ready");
+      for (const q of queued) this.#deliver(g, q);
+      return;
+    }
+    for (const [workload, e] of this.#entries) {
+      if (e.child?.pid !== m.added || e.guardedPid === m.added) continue;
+      e.guardedPid = m.added;
+      log.debug({ workload, pid: m.added }, "workload guarded");
+    }
+  }
+
+  #deliver(g: Guard, m: GuardRequest): void {
+    // A send that fails means the guard is gone, which its "exit" reports; the callback
+    // keeps the failure from surfacing a second time as an "error" event.
+    if (g.child.connected) g.child.send(m, () => {});
+  }
+
+  /** The applications keep running unguarded: worth one warning, never a blocked workload. */
+  #guardLostWith(detail: { error: string } | { code: number | null; signal: NodeJS.Signals | null }): void {
+    if (this.#guardLost) return;
+    this.#guardLost = true;
+    if (this.#guard) this.#guard.queue = undefined;
+    this.opts.logger.warn({ pid: this.#guard?.child.pid, ...detail }, "workload guard process failed; the applications will not be stopped if meshgate up is killed");
   }
 }
 

@@ -29,6 +29,11 @@ export const routeTableNames = {
   sidecarInbound: (ns: string, workload: string) => `inbound|${ns}|${workload}`,
   /** Outbound tables are per client namespace: short names and consumer routes depend on it. */
   sidecarOutbound: (clientNamespace: string) => `outbound|${clientNamespace}`,
+  /**
+   * A sidecar upstream's table: that one Service port for any Host, as a client in
+   * `clientNamespace` sees it; shared by the sidecars of the namespace that use it.
+   */
+  sidecarUpstream: (clientNamespace: string, svc: Pick<ServiceModel, "name" | "namespace">, port: number) => `upstream|${clientNamespace}|${serviceHost(svc)}:${port}`,
   /** The proxyless client's table is named like its listener, `host:port`. */
   client: (svc: Pick<ServiceModel, "name" | "namespace">, port: number) => `${serviceHost(svc)}:${port}`,
 };

@@ -12,13 +12,19 @@
 // per Service port: the Service's names (the short name only for Services in the same
 // namespace), each with `:port`, and without port for the port a bare Host means
 // (mesh-routes.ts). Requests for other hosts get 404: there is no passthrough egress.
+//
+// Upstreams (`address:localPort`, spec.sidecar.upstreams): one plaintext HTTP listener per
+// entry whose table (`upstream|<namespace>|<host>:<port>`) holds only that Service port's
+// virtual host, for any Host: the application calls `http://127.0.0.1:<localPort>/` and
+// needs no proxy support. The routes and clusters are the outbound table's for that port,
+// so GAMMA routes, mTLS and the callee identity check apply the same way.
 
-import type { IrFilterChain, IrHttpConnectionManager, IrMtlsMode, IrProxy, IrRouteTable, IrVirtualHost } from "../ir/index.js";
+import type { IrFilterChain, IrHttpConnectionManager, IrListener, IrMtlsMode, IrProxy, IrRouteTable, IrVirtualHost } from "../ir/index.js";
 import { proxyId, SVID_SECRET, TRUST_BUNDLE_SECRET } from "../ir/index.js";
-import type { Model, WorkloadModel } from "../model/index.js";
+import type { Model, WorkloadModel, WorkloadUpstreamModel } from "../model/index.js";
 import type { ClusterContext } from "./backends.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "./backends.js";
-import { portlessPort, serviceNames, serviceRoutes, serviceVirtualHost } from "./mesh-routes.js";
+import { portlessPort, serviceNames, serviceRoutes, serviceVirtualHost, type ServiceRoutesContext } from "./mesh-routes.js";
 import { byString, inboundClusterName, routeTableNames, serviceHost } from "./names.js";
 import { authorizationFor } from "./security/authorization-policy.js";
 import { mtlsModeFor } from "./security/peer-authentication.js";
@@ -67,6 +73,19 @@ export function sidecarProxy(model: Model, w: WorkloadModel, b: SnapshotBuilder)
     ? routeTableNames.sidecarOutbound(w.namespace)
     : b.addRouteTable(outboundRouteTable(model, w.namespace, b));
 
+  const upstreamListeners: IrListener[] = w.upstreams.map((u) => {
+    const table = routeTableNames.sidecarUpstream(w.namespace, u.service, u.port.port);
+    if (!b.routeTables.has(table)) b.addRouteTable(upstreamRouteTable(model, w.namespace, u, b));
+    return {
+      kind: "socket",
+      name: `upstream|${w.address}_${u.localPort}`,
+      address: w.address,
+      port: u.localPort,
+      direction: "outbound",
+      filterChains: [{ name: "upstream|raw", serverNames: [], transport: "raw", http: httpConnectionManager(`upstream_${u.localPort}`, table, {}) }],
+    };
+  });
+
   return b.proxy({
     id: proxyId.sidecar(w.namespace, w.name),
     role: "sidecar",
@@ -83,6 +102,7 @@ export function sidecarProxy(model: Model, w: WorkloadModel, b: SnapshotBuilder)
         direction: "outbound",
         filterChains: [{ name: "outbound|raw", serverNames: [], transport: "raw", http: httpConnectionManager(`outbound_${w.outboundPort}`, outboundTable, {}) }],
       },
+      ...upstreamListeners,
     ],
   });
 }
@@ -111,7 +131,7 @@ export function inboundFilterChains(mode: IrMtlsMode, http: IrHttpConnectionMana
 
 /** Every Service port, as the sidecars of one namespace see it. */
 function outboundRouteTable(model: Model, clientNamespace: string, b: SnapshotBuilder): IrRouteTable {
-  const ctx = { model, clusters: b.clusters, clusterContext: SIDECAR_CONTEXT };
+  const ctx = routesContext(model, b);
   const virtualHosts: IrVirtualHost[] = [];
   const services = [...model.services].sort((x, y) => byString(serviceHost(x), serviceHost(y)));
   for (const svc of services) {
@@ -123,4 +143,17 @@ function outboundRouteTable(model: Model, clientNamespace: string, b: SnapshotBu
     }
   }
   return { name: routeTableNames.sidecarOutbound(clientNamespace), virtualHosts };
+}
+
+/** One Service port for any Host: the same routes as its virtual host in the outbound table. */
+function upstreamRouteTable(model: Model, clientNamespace: string, u: WorkloadUpstreamModel, b: SnapshotBuilder): IrRouteTable {
+  const routes = serviceRoutes(u.service, u.port, clientNamespace, routesContext(model, b));
+  return {
+    name: routeTableNames.sidecarUpstream(clientNamespace, u.service, u.port.port),
+    virtualHosts: [serviceVirtualHost(`${serviceHost(u.service)}:${u.port.port}`, ["*"], routes)],
+  };
+}
+
+function routesContext(model: Model, b: SnapshotBuilder): ServiceRoutesContext {
+  return { model, clusters: b.clusters, clusterContext: SIDECAR_CONTEXT };
 }

@@ -56,6 +56,11 @@ test("meshgate up --config examples/bookinfo starts the six Bookinfo application
     const dump = (await (await fetch(`${admin}/config_dump`)).json()) as { workloads: { workload: string; pid: number; restarts: number }[] };
     assert.deepEqual(dump.workloads.map((w) => w.workload).sort(), ["bookinfo/details-v1", "bookinfo/productpage-v1", "bookinfo/ratings-v1", "bookinfo/reviews-v1", "bookinfo/reviews-v2", "bookinfo/reviews-v3"]);
     assert.ok(dump.workloads.every((w) => typeof w.pid === "number" && w.restarts === 0), JSON.stringify(dump.workloads));
+    // Each is confirmed by the guard that would end it if `meshgate up` were killed.
+    await until("every application guarded", async () => {
+      const d = (await (await fetch(`${admin}/config_dump`)).json()) as { workloads: { pid: number; guarded: boolean }[] };
+      return d.workloads.length === 6 && d.workloads.every((w) => w.guarded) ? true : undefined;
+    });
     // A sidecar per Workload, next to the gateway proxy.
     const proxies = (dump as unknown as { gatewayProxies: { gateway: string; role: string; pid: number }[] }).gatewayProxies;
     assert.deepEqual(proxies.filter((p) => p.role === "sidecar").map((p) => p.gateway).sort(), dump.workloads.map((w) => w.workload).sort());
@@ -78,6 +83,7 @@ test("meshgate up --config examples/bookinfo starts the six Bookinfo application
 
     child.kill("SIGINT");
     assert.equal(await exited, 0, stderr);
+    assert.doesNotMatch(stderr, /workload guard process failed/, "an orderly shutdown ends the guard without a warning");
     for (const w of dump.workloads) assert.throws(() => process.kill(w.pid, 0), /ESRCH/, `${w.workload} (pid ${w.pid}) was stopped`);
     for (const p of proxies) assert.throws(() => process.kill(p.pid, 0), /ESRCH/, `${p.role} proxy ${p.gateway} (pid ${p.pid}) was stopped`);
     for (const port of ports) await assert.rejects(fetch(`http://127.0.0.1:${port}/health`));

@@ -1,15 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import { createLogger } from "../../src/telemetry/logger.js";
+import type { GuardReport } from "../../src/runtime/workload-guard-protocol.js";
 import { WorkloadSupervisor, workloadProcesses, type WorkloadProcessSpec } from "../../src/runtime/workload-supervisor.js";
 import { modelOf, problemLines } from "../helpers/model.js";
 
-function capture() {
+function capture(level = "info") {
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _e, cb) {
@@ -17,7 +19,7 @@ function capture() {
       cb();
     },
   });
-  return { lines, logger: createLogger({ format: "json", destination }) };
+  return { lines, logger: createLogger({ format: "json", level, destination }) };
 }
 
 async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 10_000): Promise<T> {
@@ -39,10 +41,22 @@ function alive(pid: number): boolean {
   }
 }
 
-/** A tiny application: writes its pid and env to a file, prints a line, then runs (or exits). */
+/**
+ * A tiny application: writes its pid and env to a file, prints a line, then runs (or exits).
+ * The file is written aside and renamed into place, so a reader never sees it half written.
+ */
 function app(dir: string, name: string, body = "setInterval(() => {}, 1000);"): WorkloadProcessSpec {
   const script = join(dir, `${name}.js`);
-  writeFileSync(script, `require("node:fs").writeFileSync(${JSON.stringify(join(dir, `${name}.out`))}, JSON.stringify({ pid: process.pid, cwd: process.cwd(), greeting: process.env.GREETING }));\nconsole.log("hello from ${name}");\n${body}\n`);
+  const out = join(dir, `${name}.out`);
+  writeFileSync(
+    script,
+    `const fs = require("node:fs");
+fs.writeFileSync(${JSON.stringify(out)} + "." + process.pid, JSON.stringify({ pid: process.pid, cwd: process.cwd(), greeting: process.env.GREETING }));
+fs.renameSync(${JSON.stringify(out)} + "." + process.pid, ${JSON.stringify(out)});
+console.log("hello from ${name}");
+${body}
+`,
+  );
   return { workload: `shop/${name}`, argv: [process.execPath, script], cwd: dir, env: { GREETING: "hi" } };
 }
 const outOf = (dir: string, name: string) => (existsSync(join(dir, `${name}.out`)) ? (JSON.parse(readFileSync(join(dir, `${name}.out`), "utf8")) as { pid: number; cwd: string; greeting: string }) : undefined);
@@ -158,43 +172,131 @@ test("an application that ignores SIGTERM is killed after the grace period", asy
   }
 });
 
-test("applications do not outlive a supervisor process that is killed with SIGKILL", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "meshgate-wl-"));
-  try {
-    const spec = app(dir, "orphan");
-    const host = join(dir, "host.ts");
-    writeFileSync(
-      host,
-      `import { WorkloadSupervisor } from ${JSON.stringify(join(process.cwd(), "src/runtime/workload-supervisor.ts"))};
+/**
+ * Runs a supervisor for `specs` in a separate process (so the test can SIGKILL it); the
+ * supervisor is created and given its workloads at once, before its guard can be ready.
+ * Its debug log (JSON lines) is collected in `lines`.
+ */
+function supervisorHost(dir: string, specs: readonly WorkloadProcessSpec[]): { child: ChildProcess; lines: Record<string, unknown>[] } {
+  const host = join(dir, "host.ts");
+  writeFileSync(
+    host,
+    `import { WorkloadSupervisor } from ${JSON.stringify(join(process.cwd(), "src/runtime/workload-supervisor.ts"))};
 import { createLogger } from ${JSON.stringify(join(process.cwd(), "src/telemetry/logger.ts"))};
-new WorkloadSupervisor({ logger: createLogger({ format: "json" }) }).sync([${JSON.stringify(spec)}]);
+new WorkloadSupervisor({ logger: createLogger({ format: "json", level: "debug", destination: process.stdout }) }).sync(${JSON.stringify(specs)});
 setInterval(() => {}, 1000);
 `,
-    );
-    const child = spawn(process.execPath, ["--import", "tsx", host], { stdio: "ignore", env: { ...process.env, MESHGATE_REAPER_GRACE_MS: "500" } });
+  );
+  const child = spawn(process.execPath, ["--import", "tsx", host], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, MESHGATE_REAPER_GRACE_MS: "500" } });
+  const lines: Record<string, unknown>[] = [];
+  createInterface({ input: child.stdout! }).on("line", (l) => {
+    if (l.startsWith("{")) lines.push(JSON.parse(l) as Record<string, unknown>);
+  });
+  return { child, lines };
+}
+
+/** The pid the guard confirmed for `workload` (the "workload guarded" line). */
+const guardedPid = (lines: readonly Record<string, unknown>[], workload: string): number | undefined => lines.find((l) => l.msg === "workload guarded" && l.workload === workload)?.pid as number | undefined;
+
+test("applications do not outlive a supervisor process that is killed with SIGKILL once the guard confirmed them", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "meshgate-wl-"));
+  const { child, lines } = supervisorHost(dir, [app(dir, "orphan")]);
+  try {
     const { pid } = await until("orphan", () => outOf(dir, "orphan"), 20_000);
-    // The guard (workload-reaper, started through tsx here) must have booted and read the
-    // group it was told about; a guard killed with its parent before it reads anything
-    // never learns of the group (a window of the guard's start-up, noted for follow-up).
-    await until("the guard process", () => (guardPids().length > 0 ? true : undefined), 10_000);
-    await new Promise((r) => setTimeout(r, 1_500));
+    // No pause for the guard to boot: its confirmation is the moment the group is safe.
+    const confirmed = await until("the guard's confirmation", () => guardedPid(lines, "shop/orphan"), 20_000);
+    assert.equal(confirmed, pid);
     child.kill("SIGKILL");
     await until("the application to end", () => !alive(pid), 10_000);
   } finally {
+    child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-/** Running workload-reaper processes (the supervisor's guard). */
-function guardPids(): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(`/proc/${d}/cmdline`, "utf8").includes("workload-reaper")) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
+test("workloads started before the guard is ready are held for it and handed over in order, so a SIGKILL right after the confirmations still ends them", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "meshgate-wl-"));
+  // `blink` exits at once, so its add and remove are likely both queued before the guard is
+  // ready; it must not disturb the others.
+  const specs = [app(dir, "one"), app(dir, "two"), app(dir, "blink", "process.exit(0);")];
+  const { child, lines } = supervisorHost(dir, specs);
+  try {
+    const pids = await until("both confirmations", () => {
+      const p = [guardedPid(lines, "shop/one"), guardedPid(lines, "shop/two")];
+      return p.every((x) => x !== undefined) ? (p as number[]) : undefined;
+    }, 20_000);
+    child.kill("SIGKILL");
+    const ready = lines.find((l) => l.msg === "workload guard ready");
+    assert.ok(ready, "the guard reported ready");
+    // The workloads were started while the guard was still booting: this run exercised the queue.
+    assert.ok((ready.queued as number) >= 2, JSON.stringify(ready));
+    assert.ok(lines.findIndex((l) => l.msg === "workload started") < lines.indexOf(ready));
+    assert.deepEqual(pids, [outOf(dir, "one")!.pid, outOf(dir, "two")!.pid]);
+    await until("the applications to end", () => pids.every((p) => !alive(p)), 10_000);
+    const guard = ready.pid as number;
+    await until("the guard to exit after its grace period", () => !alive(guard), 10_000);
+  } finally {
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
   }
-  return out;
-}
+});
+
+test("list() reports a workload guarded once confirmed; a guard that dies is warned about once and workloads keep running and restarting", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "meshgate-wl-"));
+  const { lines, logger } = capture("debug");
+  const sup = new WorkloadSupervisor({ logger, stopTimeoutMs: 2000, backoff: { initialMs: 100, maxMs: 100 } });
+  try {
+    const steady = app(dir, "steady");
+    sup.sync([steady]);
+    const listed = await until("steady guarded", () => sup.list().find((w) => w.workload === "shop/steady" && w.guarded), 20_000);
+    assert.equal(guardedPid(lines, "shop/steady"), listed.pid);
+    const guard = lines.find((l) => l.msg === "workload guard ready")!.pid as number;
+
+    process.kill(guard, "SIGKILL");
+    const warning = await until("the warning", () => lines.find((l) => l.level === 40 && l.msg === "workload guard process failed; the applications will not be stopped if meshgate up is killed"));
+    assert.equal(warning.signal, "SIGKILL");
+    assert.equal(sup.list()[0]!.guarded, false, "no longer guarded");
+
+    // New and crashing applications still start, without another warning or a new guard.
+    sup.sync([steady, app(dir, "late"), app(dir, "crashy", "process.exit(3);")]);
+    await until("late", () => outOf(dir, "late"));
+    await until("crashy restarted twice", () => sup.list().find((w) => w.workload === "shop/crashy" && w.restarts >= 2));
+    assert.equal(lines.filter((l) => l.level === 40 && String(l.msg).startsWith("workload guard")).length, 1);
+    assert.ok(sup.list().every((w) => !w.guarded), JSON.stringify(sup.list()));
+    assert.equal(lines.filter((l) => l.msg === "workload guard ready").length, 1, "no second guard");
+
+    await sup.close();
+    assert.equal(alive(listed.pid!), false);
+    assert.equal(lines.filter((l) => l.level === 40 && String(l.msg).startsWith("workload guard")).length, 1, "close() after a lost guard warns no more");
+  } finally {
+    await sup.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the guard: ready once listening, confirms each valid group, ignores malformed requests, and on its parent's disconnect ends the groups it still holds", async () => {
+  const victim = () => spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore", detached: true });
+  const kept = victim();
+  const forgotten = victim();
+  const guard = spawn(process.execPath, ["--import", "tsx", join(process.cwd(), "src/runtime/workload-reaper.ts")], { stdio: ["ignore", "ignore", "inherit", "ipc"], env: { ...process.env, MESHGATE_REAPER_GRACE_MS: "200" } });
+  const reports: GuardReport[] = [];
+  guard.on("message", (m: GuardReport) => reports.push(m));
+  const exited = new Promise<number | null>((r) => guard.once("exit", r));
+  try {
+    // Malformed first: they are read before the valid ones, so once those are confirmed the
+    // malformed ones were read too. (0 would address the guard's own group.)
+    for (const junk of [{ add: 0 }, { add: "1" }, { add: 1.5 }, { remove: -1 }, "add"]) guard.send(junk);
+    guard.send({ add: kept.pid! });
+    guard.send({ add: forgotten.pid! });
+    await until("both confirmations", () => (reports.length >= 3 ? true : undefined));
+    assert.deepEqual(reports, [{ ready: true }, { added: kept.pid }, { added: forgotten.pid }]);
+    guard.send({ remove: forgotten.pid! });
+    guard.disconnect();
+    await until("the kept group to end", () => !alive(kept.pid!));
+    assert.equal(await exited, 0);
+    assert.equal(alive(forgotten.pid!), true, "a removed group is left alone");
+  } finally {
+    guard.kill("SIGKILL");
+    for (const v of [kept, forgotten]) v.kill("SIGKILL");
+  }
+});

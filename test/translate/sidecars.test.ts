@@ -222,3 +222,53 @@ spec: { selector: { matchLabels: { app: ${name} } }, mtls: { mode: DISABLE } }
   assert.deepEqual(m.endpoints, [{ address: "127.0.0.1", port: 19082, healthy: true }]);
   assert.deepEqual(m.tls?.subjectAltNames, [{ type: "URI", value: "spiffe://app.local/ns/shop/sa/new" }]);
 });
+
+test("upstreams: a plaintext listener per entry on the Workload's address, its table that one Service port for any Host", () => {
+  const withUpstreams = (ns: string, name: string, port: number, upstreams: string) => `---
+apiVersion: meshgate.dev/v1alpha1
+kind: Workload
+metadata: { name: ${name}, namespace: ${ns} }
+spec: { port: ${port}, serviceAccount: ${name}, sidecar: { upstreams: [${upstreams}] } }
+`;
+  const s = irOf(
+    CONFIG +
+      withUpstreams("web", "shopper", 18100, "{ service: shop/cart, port: 9080, localPort: 15001 }, { service: shop/pay, port: 9090, localPort: 15002 }") +
+      withUpstreams("web", "browser", 18200, "{ service: shop/cart, port: 9080, localPort: 15011 }") +
+      withUpstreams("shop", "basket", 18300, "{ service: cart, port: 9080, localPort: 15021 }"),
+  );
+  const shopper = proxy(s, "sidecar~web~shopper");
+  const listeners = sockets(shopper.listeners);
+  assert.deepEqual(listeners.map((l) => [l.name, l.address, l.port, l.direction]), [
+    ["inbound|127.0.0.1_28100", "127.0.0.1", 28100, "inbound"],
+    ["outbound|127.0.0.1_38100", "127.0.0.1", 38100, "outbound"],
+    ["upstream|127.0.0.1_15001", "127.0.0.1", 15001, "outbound"],
+    ["upstream|127.0.0.1_15002", "127.0.0.1", 15002, "outbound"],
+  ]);
+  const [, , cartPort] = listeners;
+  assert.deepEqual(
+    cartPort!.filterChains.map((c) => [c.name, c.transport, c.tls, c.http.routeTable, c.http.forwardClientCert, c.http.statPrefix]),
+    [["upstream|raw", "raw", undefined, "upstream|web|cart.shop.svc.cluster.local:9080", false, "upstream_15001"]],
+  );
+
+  // Any Host: one virtual host, the routes the outbound table has for that port and
+  // namespace (here web's consumer route, to cart-v2).
+  const webCart = table(s, "upstream|web|cart.shop.svc.cluster.local:9080");
+  assert.deepEqual(webCart.virtualHosts.map((v) => [v.name, v.domains]), [["cart.shop.svc.cluster.local:9080", ["*"]]]);
+  assert.deepEqual(webCart.virtualHosts[0]!.routes, vhost(table(s, "outbound|web"), "cart.shop.svc.cluster.local:9080").routes);
+  assert.deepEqual(webCart.virtualHosts[0]!.routes.map((r) => r.action.kind === "forward" && r.action.backends[0]!.cluster), [CART_V2]);
+  const webPay = table(s, "upstream|web|pay.shop.svc.cluster.local:9090");
+  assert.deepEqual(webPay.virtualHosts[0]!.routes, vhost(table(s, "outbound|web"), "pay.shop.svc.cluster.local:9090").routes);
+
+  // A shop client gets the producer routes (header match first, then the default rule).
+  const shopCart = table(s, "upstream|shop|cart.shop.svc.cluster.local:9080");
+  assert.deepEqual(shopCart.virtualHosts[0]!.routes.map((r) => r.name), ["httproute/shop/cart-canary/rule/1/match/0", "httproute/shop/cart-canary/rule/0/match/0"]);
+  assert.deepEqual(shopCart.virtualHosts[0]!.routes, vhost(table(s, "outbound|shop"), "cart.shop.svc.cluster.local:9080").routes);
+
+  // Sidecars of one namespace share the table; the clusters are the mesh's mTLS clusters.
+  assert.ok(proxy(s, "sidecar~web~browser").routeTables.includes("upstream|web|cart.shop.svc.cluster.local:9080"));
+  assert.deepEqual(shopper.routeTables, ["inbound|web|shopper", "outbound|web", "upstream|web|cart.shop.svc.cluster.local:9080", "upstream|web|pay.shop.svc.cluster.local:9090"]);
+  assert.deepEqual(s.clusters.get(CART_V2)!.tls?.subjectAltNames, [{ type: "URI", value: "spiffe://app.local/ns/shop/sa/cart" }]);
+  assert.ok(proxy(s, "sidecar~shop~basket").clusters.includes(CART) && proxy(s, "sidecar~shop~basket").clusters.includes(CART_V2));
+  // Workloads without upstreams keep their two listeners.
+  assert.equal(sockets(proxy(s, "sidecar~web~frontend").listeners).length, 2);
+});

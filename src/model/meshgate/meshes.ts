@@ -5,7 +5,8 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDurationMs } from "../api-rules.js";
 import { secretValue } from "../gateway-api/gateways.js";
-import type { MeshCaModel, MeshModel, ServiceModel, WorkloadModel } from "../model.js";
+import type { FieldPath } from "../../config/source-position.js";
+import type { MeshCaModel, MeshModel, ServiceModel, ServicePortModel, WorkloadModel, WorkloadUpstreamModel } from "../model.js";
 import type { ProblemSink } from "../problem-sink.js";
 import type { ResourceIndex } from "../resource-index.js";
 import type { MeshSpec, WorkloadSpec } from "./schemas.js";
@@ -72,21 +73,39 @@ export function buildWorkloads(index: ResourceIndex, meshes: readonly MeshModel[
     const spec = w.spec as WorkloadSpec;
     const serviceAccount = spec.serviceAccount ?? "default";
     const address = spec.address ?? "127.0.0.1";
-    const ports: [string, number, string[]][] = [["application", spec.port, ["spec", "port"]]];
     const inboundPort = spec.sidecar?.inboundPort ?? spec.port + SIDECAR_INBOUND_OFFSET;
     const outboundPort = spec.sidecar?.outboundPort ?? spec.port + SIDECAR_OUTBOUND_OFFSET;
-    ports.push(["sidecar inbound", inboundPort, ["spec", "sidecar", "inboundPort"]], ["sidecar outbound", outboundPort, ["spec", "sidecar", "outboundPort"]]);
-    for (const [what, port, path] of ports) {
-      const explicit = what === "application" || (what === "sidecar inbound" ? spec.sidecar?.inboundPort : spec.sidecar?.outboundPort) !== undefined;
+    // Every port the application and its sidecar bind; `field` names the default's setting
+    // when the port is defaulted (the error then points at spec.port and says what to set).
+    const ports: { what: string; port: number; path: FieldPath; field?: string; upstream?: number }[] = [
+      { what: "application", port: spec.port, path: ["spec", "port"] },
+      spec.sidecar?.inboundPort !== undefined ? { what: "sidecar inbound", port: inboundPort, path: ["spec", "sidecar", "inboundPort"] } : { what: "sidecar inbound", port: inboundPort, path: ["spec", "port"], field: "inboundPort" },
+      spec.sidecar?.outboundPort !== undefined ? { what: "sidecar outbound", port: outboundPort, path: ["spec", "sidecar", "outboundPort"] } : { what: "sidecar outbound", port: outboundPort, path: ["spec", "port"], field: "outboundPort" },
+    ];
+    const upstreamSpecs = spec.sidecar?.upstreams ?? [];
+    upstreamSpecs.forEach((u, i) => ports.push({ what: `sidecar upstream (${u.service}:${u.port})`, port: u.localPort, path: ["spec", "sidecar", "upstreams", i, "localPort"], upstream: i }));
+    const unbound = new Set<number>(); // upstream entries whose port is taken
+    for (const { what, port, path, field, upstream } of ports) {
       if (port > 65535) {
-        sink.error("MG_INVALID_VALUE", w, explicit ? path : ["spec", "port"], `the ${what} port defaults to ${port}, above 65535; set spec.sidecar.${what === "sidecar inbound" ? "inboundPort" : "outboundPort"}`);
+        sink.error("MG_INVALID_VALUE", w, path, `the ${what} port defaults to ${port}, above 65535; set spec.sidecar.${field}`);
         continue;
       }
       const key = `${address}:${port}`;
       const owner = bound.get(key);
-      if (owner) sink.error("MG_PORT_CONFLICT", w, explicit ? path : ["spec", "port"], `the ${what} port ${key} is already used by ${owner}`);
-      else bound.set(key, `the ${what} port of Workload ${w.namespace}/${w.name}`);
+      if (owner) {
+        sink.error("MG_PORT_CONFLICT", w, path, `the ${what} port ${key} is already used by ${owner}`);
+        if (upstream !== undefined) unbound.add(upstream);
+      } else bound.set(key, `the ${what} port of Workload ${w.namespace}/${w.name}`);
     }
+    // Like spec.services, an entry naming an unknown Service (or port) is reported and left
+    // out, and so is one whose port is taken (the sidecar could not bind it, and a listener
+    // that cannot be bound makes the proxy refuse its whole update): the rest is served.
+    const upstreams: WorkloadUpstreamModel[] = [];
+    upstreamSpecs.forEach((u, i) => {
+      const resolved = resolveUpstream(w.namespace, u, services);
+      if ("problem" in resolved) sink.error("MG_TARGET_NOT_FOUND", w, ["spec", "sidecar", "upstreams", i, resolved.field], resolved.problem);
+      else if (!unbound.has(i)) upstreams.push({ ...resolved, localPort: u.localPort });
+    });
     const mesh = meshOfNamespace(meshes, w.namespace);
     if (!mesh) {
       sink.error("MG_NO_MESH", w, ["metadata", "namespace"], `namespace "${w.namespace}" is in no Mesh; list it in a Mesh's spec.namespaces so the workload gets an identity`);
@@ -101,6 +120,7 @@ export function buildWorkloads(index: ResourceIndex, meshes: readonly MeshModel[
       protocol: spec.protocol ?? "HTTP",
       inboundPort,
       outboundPort,
+      upstreams,
       labels: spec.labels ?? {},
       mesh,
       spiffeId: mesh ? `spiffe://${mesh.trustDomain}/ns/${w.namespace}/sa/${serviceAccount}` : undefined,
@@ -110,4 +130,18 @@ export function buildWorkloads(index: ResourceIndex, meshes: readonly MeshModel[
       workingDir: spec.workingDir,
     };
   });
+}
+
+/** The Service port an upstream names, or why there is none. */
+function resolveUpstream(
+  namespace: string,
+  u: { service: string; port: number },
+  services: ReadonlyMap<string, ServiceModel>,
+): { service: ServiceModel; port: ServicePortModel } | { field: "service" | "port"; problem: string } {
+  const key = u.service.includes("/") ? u.service : `${namespace}/${u.service}`;
+  const service = services.get(key);
+  if (!service) return { field: "service", problem: `Service ${key} is not defined` };
+  const port = service.ports.find((p) => p.port === u.port);
+  if (!port) return { field: "port", problem: `Service ${key} has no port ${u.port} (its ports: ${service.ports.map((p) => p.port).join(", ") || "none"})` };
+  return { service, port };
 }

@@ -61,6 +61,18 @@ export const WorkloadSpec = Type.Object(
         {
           inboundPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "where the sidecar accepts mesh traffic for the workload (default port + 10000)" })),
           outboundPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "the sidecar's HTTP proxy port for the workload's outbound calls (default port + 20000)" })),
+          upstreams: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  service: Type.String({ pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", maxLength: 317, description: "[namespace/]name of the Service (namespace: the Workload's)" }),
+                  port: Type.Integer({ minimum: 1, maximum: 65535, description: "the Service port" }),
+                  localPort: Type.Integer({ minimum: 1, maximum: 65535, description: "where the sidecar accepts the application's plaintext HTTP calls to that Service port" }),
+                },
+                { additionalProperties: false },
+              ),
+            ),
+          ),
         },
         { additionalProperties: false },
       ),
