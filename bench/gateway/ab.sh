@@ -23,6 +23,10 @@
 #   WORK=$TMPDIR/meshgate-bench-ab PORT_BASE=28000
 #   MG_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"  extra node options for both instances (the
 #   gateway proxy and its worker inherit them): profiles of the whole run, written at exit.
+#   MG_NODE_ARGS_A / MG_NODE_ARGS_B: extra node options for one instance only (e.g. the same
+#   checkout twice, B with --max-semi-space-size=2).
+#
+# Besides CPU, each measurement records the worker's RSS at the end of its load (rss_mb).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 A=$(cd "${1:?usage: ab.sh <checkout A> <checkout B>}" && pwd) || exit 1
@@ -31,6 +35,8 @@ PAIRS=${PAIRS:-5}; DUR=${DUR:-10}; WARM=${WARM:-3}; CONC=${CONC:-50}; URL_PATH=$
 LOAD=${LOAD:-h1}; H2_C=${H2_C:-10}; H2_M=${H2_M:-5}
 WORK=${WORK:-${TMPDIR:-/tmp}/meshgate-bench-ab}; P=${PORT_BASE:-28000}
 read -r -a NODE_ARGS <<<"${MG_NODE_ARGS:-}"
+read -r -a NODE_ARGS_A <<<"${MG_NODE_ARGS_A:-}"
+read -r -a NODE_ARGS_B <<<"${MG_NODE_ARGS_B:-}"
 BE_HTTP=$((P + 1)); BE_STATUS=$((P + 2)); BE_MTLS=$((P + 443)); BE_TLS=$((P + 444))
 STAMP=$(date +%Y%m%d-%H%M%S); PKI=$WORK/pki; RUN=$WORK/$STAMP
 mkdir -p "$RUN/tmp" || exit 1
@@ -56,10 +62,11 @@ PIDS+=("$!")
 
 declare -A PX PORT
 start_mg() { # <label> <checkout> <port offset>
-  local label=$1 dir=$2 o=$3 cfg="$RUN/$1-config"
+  local label=$1 dir=$2 o=$3 cfg="$RUN/$1-config" extra=()
+  if [ "$label" = A ]; then extra=("${NODE_ARGS_A[@]}"); else extra=("${NODE_ARGS_B[@]}"); fi
   node --import tsx "$HERE/gateway-config.ts" --pki "$PKI" --out "$cfg" --address 127.0.0.1 --http-port $((P + o)) \
     --https-port $((P + o + 1)) --backend-http-port "$BE_HTTP" --backend-mtls-port "$BE_MTLS" >/dev/null || die "gateway-config.ts failed"
-  (cd "$dir" && exec taskset -c 1 node "${NODE_ARGS[@]}" dist/cli/main.js up --config "$cfg" --admin "127.0.0.1:$((P + o + 8))" \
+  (cd "$dir" && exec taskset -c 1 node "${NODE_ARGS[@]}" "${extra[@]}" dist/cli/main.js up --config "$cfg" --admin "127.0.0.1:$((P + o + 8))" \
     --xds "127.0.0.1:$((P + o + 6))" --xds-tls "127.0.0.1:$((P + o + 7))" --state-dir "$RUN/$label-state" --log-format json \
     --gateway-workers 1 --no-workloads) >"$RUN/$label.log" 2>&1 &
   PX[$label]=$!; PORT[$label]=$((P + o + 1)); PIDS+=("$!")
@@ -95,7 +102,7 @@ log "A=$A (worker ${W[A]})  B=$B (worker ${W[B]})${W[N]:+  N=nginx (worker ${W[N
 PERF=0
 if command -v perf >/dev/null 2>&1 && perf stat -e instructions -x, -- true 2>&1 | grep '^[0-9]*,,instructions' >/dev/null; then PERF=1; fi
 RES="$RUN/ab.tsv"
-printf 'pair\tlabel\trequests\trps\tworker_cpu_s\tus_per_req\tkinstr_per_req\tloadavg\n' >"$RES"
+printf 'pair\tlabel\trequests\trps\tworker_cpu_s\tus_per_req\tkinstr_per_req\tloadavg\trss_mb\n' >"$RES"
 load() { # <url> <seconds> [wrk-report]: prints "requests rps" (requests completed without error)
   local out
   if [ "$LOAD" = h2 ]; then
@@ -115,21 +122,23 @@ measure() { # <pair> <label>
   t0=$(ticks "${W[$label]}")
   read -r n rps <<<"$(load "$url" "$DUR")"
   t1=$(ticks "${W[$label]}")
+  local rss; rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/${W[$label]}/status")
   if ((pp)); then kill -INT "$pp"; wait "$pp" 2>/dev/null; ins=$(awk -F, '$3 == "instructions" { print $1 }' "$RUN/perf.txt"); fi
   [ -n "$n" ] && [ "$n" -gt 0 ] || die "the load against $url failed"
-  awk -v p="$1" -v l="$label" -v n="$n" -v rps="$rps" -v dt="$((t1 - t0))" -v hz="$HZ" -v ins="${ins:-0}" -v la="$(cut -d' ' -f1 /proc/loadavg)" \
-    'BEGIN { printf "%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%s\n", p, l, n, rps, dt / hz, dt / hz * 1e6 / n, ins / n / 1000, la }' | tee -a "$RES" >&2
+  awk -v p="$1" -v l="$label" -v n="$n" -v rps="$rps" -v dt="$((t1 - t0))" -v hz="$HZ" -v ins="${ins:-0}" -v la="$(cut -d' ' -f1 /proc/loadavg)" -v rss="$rss" \
+    'BEGIN { printf "%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%s\t%s\n", p, l, n, rps, dt / hz, dt / hz * 1e6 / n, ins / n / 1000, la, rss }' | tee -a "$RES" >&2
 }
 for i in $(seq "$PAIRS"); do
   if ((i % 2)); then order=(A B); else order=(B A); fi
   [ "$NGINX" = 1 ] && { if ((i % 2)); then order+=(N); else order=(N "${order[@]}"); fi; }
   for label in "${order[@]}"; do measure "$i" "$label"; done
 done
-awk -F'\t' 'NR > 1 { v[$2] = v[$2] " " $6; r[$2] = r[$2] " " $4; k[$2] = k[$2] " " $7 }
+awk -F'\t' 'NR > 1 { v[$2] = v[$2] " " $6; r[$2] = r[$2] " " $4; k[$2] = k[$2] " " $7; m[$2] = m[$2] " " $9 }
   function median(s,   a, n, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   END { ma = median(v["A"]); mb = median(v["B"]); printf "median CPU us/request: A %.2f  B %.2f  (B/A %.3f); median rps: A %.0f  B %.0f", ma, mb, mb / ma, median(r["A"]), median(r["B"])
-    ka = median(k["A"]); kb = median(k["B"]); if (ka > 0) printf "; median k-instructions/request: A %.1f  B %.1f  (B/A %.3f)", ka, kb, kb / ka; printf "\n"
+    ka = median(k["A"]); kb = median(k["B"]); if (ka > 0) printf "; median k-instructions/request: A %.1f  B %.1f  (B/A %.3f)", ka, kb, kb / ka
+    printf "; median worker RSS MB: A %.1f  B %.1f\n", median(m["A"]), median(m["B"])
     if (v["N"] != "") { mn = median(v["N"]); printf "nginx: median CPU us/request %.2f (A/N %.2f, B/N %.2f)", mn, ma / mn, mb / mn
       if (ka > 0) { kn = median(k["N"]); printf "; k-instructions/request %.1f (A/N %.2f, B/N %.2f)", kn, ka / kn, kb / kn }; printf "\n" } }' "$RES"
 log "results: $RES"

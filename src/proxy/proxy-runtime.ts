@@ -279,11 +279,12 @@ function describeVersions(set: XdsResourceSet): string {
 }
 
 /**
- * A worker's V8 flags: this process's, plus a 4 MB young-generation semi-space unless one
+ * A worker's V8 flags: this process's, plus a 2 MB young-generation semi-space unless one
  * is given. With Node's default (up to 16 MB per semi-space) a busy worker's RSS grew to
- * 111 MB; with 4 MB it stayed at 78 MB for the same CPU per request (docs/benchmarks.md).
+ * 111 MB; with 4 MB to 80 MB, with 2 MB to 74 MB, each time for the same instructions per
+ * request (docs/benchmarks.md).
  */
 export function workerExecArgv(parent: readonly string[]): string[] {
   return parent.some((a) => a.startsWith("--max-semi-space-size")) ? [...parent] : [...parent, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
 }
-export const WORKER_SEMI_SPACE_MB = 4;
+export const WORKER_SEMI_SPACE_MB = 2;

@@ -110,7 +110,7 @@ test("two workers: one killed, the other keeps serving; it is restarted with the
   const [first, second] = workerPids();
   assert.ok(first && second);
   // Workers run with a small young generation (memory per worker; proxy-runtime.ts).
-  for (const pid of [first, second]) assert.ok(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("--max-semi-space-size=4"), `worker ${pid} has --max-semi-space-size=4`);
+  for (const pid of [first, second]) assert.ok(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("--max-semi-space-size=2"), `worker ${pid} has --max-semi-space-size=2`);
 
   // Both workers serve (the primary hands connections out in turn).
   const served = new Set<number>();

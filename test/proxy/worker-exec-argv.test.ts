@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { workerExecArgv } from "../../src/proxy/proxy-runtime.js";
 
-test("workers get a 4 MB young-generation semi-space unless the operator set one", () => {
-  assert.deepEqual(workerExecArgv(["--import", "tsx"]), ["--import", "tsx", "--max-semi-space-size=4"]);
+test("workers get a 2 MB young-generation semi-space unless the operator set one", () => {
+  assert.deepEqual(workerExecArgv(["--import", "tsx"]), ["--import", "tsx", "--max-semi-space-size=2"]);
   assert.deepEqual(workerExecArgv(["--max-semi-space-size=16"]), ["--max-semi-space-size=16"]);
-  assert.deepEqual(workerExecArgv([]), ["--max-semi-space-size=4"]);
+  assert.deepEqual(workerExecArgv([]), ["--max-semi-space-size=2"]);
 });
