@@ -25,6 +25,9 @@
 #   gateway proxy and its worker inherit them): profiles of the whole run, written at exit.
 #   MG_NODE_ARGS_A / MG_NODE_ARGS_B: extra node options for one instance only (e.g. the same
 #   checkout twice, B with --max-semi-space-size=2).
+#   WORKERS_A=1 WORKERS_B=1: gateway workers per instance (all on core 1). With the same
+#   checkout twice and WORKERS_B=2, the pairs compare CPU per request of two workers with
+#   one (the figures then sum over B's workers; RSS is the largest worker's).
 #
 # Besides CPU, each measurement records the worker's RSS at the end of its load (rss_mb).
 set -uo pipefail
@@ -62,13 +65,13 @@ PIDS+=("$!")
 
 declare -A PX PORT
 start_mg() { # <label> <checkout> <port offset>
-  local label=$1 dir=$2 o=$3 cfg="$RUN/$1-config" extra=()
-  if [ "$label" = A ]; then extra=("${NODE_ARGS_A[@]}"); else extra=("${NODE_ARGS_B[@]}"); fi
+  local label=$1 dir=$2 o=$3 cfg="$RUN/$1-config" extra=() workers=${WORKERS_A:-1}
+  if [ "$label" = A ]; then extra=("${NODE_ARGS_A[@]}"); else extra=("${NODE_ARGS_B[@]}"); workers=${WORKERS_B:-1}; fi
   node --import tsx "$HERE/gateway-config.ts" --pki "$PKI" --out "$cfg" --address 127.0.0.1 --http-port $((P + o)) \
     --https-port $((P + o + 1)) --backend-http-port "$BE_HTTP" --backend-mtls-port "$BE_MTLS" >/dev/null || die "gateway-config.ts failed"
   (cd "$dir" && exec taskset -c 1 node "${NODE_ARGS[@]}" "${extra[@]}" dist/cli/main.js up --config "$cfg" --admin "127.0.0.1:$((P + o + 8))" \
     --xds "127.0.0.1:$((P + o + 6))" --xds-tls "127.0.0.1:$((P + o + 7))" --state-dir "$RUN/$label-state" --log-format json \
-    --gateway-workers 1 --no-workloads) >"$RUN/$label.log" 2>&1 &
+    --gateway-workers "$workers" --no-workloads) >"$RUN/$label.log" 2>&1 &
   PX[$label]=$!; PORT[$label]=$((P + o + 1)); PIDS+=("$!")
 }
 start_mg A "$A" 130
@@ -91,10 +94,15 @@ done
 
 descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
 worker_of() { local p; for p in $(descendants "$1"); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q worker-main && echo "$p"; done; }
-ticks() { local s; s=$(cat "/proc/$1/stat") || return 1; s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
+ticks() { # <pid>...: utime + stime summed
+  local s p t=0
+  for p in "$@"; do s=$(cat "/proc/$p/stat") || return 1; s=${s##*) }; set -- $s; t=$((t + ${12} + ${13})); done
+  echo "$t"
+}
 HZ=$(getconf CLK_TCK)
 declare -A W
-for label in A B; do W[$label]=$(worker_of "${PX[$label]}" | head -n1); [ -n "${W[$label]}" ] || die "no gateway worker for $label"; done
+# W[label]: the instance's worker pids, space-separated.
+for label in A B; do W[$label]=$(worker_of "${PX[$label]}" | xargs); [ -n "${W[$label]}" ] || die "no gateway worker for $label"; done
 [ "$NGINX" = 1 ] && { W[N]=$(pgrep -P "${PX[N]}" | head -n1); [ -n "${W[N]}" ] || die "no nginx worker"; }
 if [ "$LOAD" = h2 ]; then LOADDESC="h2load -t1 -c$H2_C -m$H2_M -D $DUR"; else LOADDESC="wrk -t1 -c$CONC -d${DUR}s"; fi
 log "A=$A (worker ${W[A]})  B=$B (worker ${W[B]})${W[N]:+  N=nginx (worker ${W[N]})}  load: $LOADDESC https://127.0.0.1:<port>$URL_PATH"
@@ -118,11 +126,12 @@ measure() { # <pair> <label>
   [ "$label" = N ] && [ -n "${NG_LOAD_PORT:-}" ] && port=$NG_LOAD_PORT
   local url="https://127.0.0.1:$port$URL_PATH"
   load "$url" "$WARM" >/dev/null
-  if ((PERF)); then taskset -c 0 perf stat -e instructions -x, -o "$RUN/perf.txt" -p "${W[$label]}" & pp=$!; sleep 0.2; fi
-  t0=$(ticks "${W[$label]}")
+  if ((PERF)); then taskset -c 0 perf stat -e instructions -x, -o "$RUN/perf.txt" -p "${W[$label]// /,}" & pp=$!; sleep 0.2; fi
+  t0=$(ticks ${W[$label]})
   read -r n rps <<<"$(load "$url" "$DUR")"
-  t1=$(ticks "${W[$label]}")
-  local rss; rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/${W[$label]}/status")
+  t1=$(ticks ${W[$label]})
+  local rss=0 w r
+  for w in ${W[$label]}; do r=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$w/status"); rss=$(awk -v a="$rss" -v b="$r" 'BEGIN { print (b > a ? b : a) }'); done
   if ((pp)); then kill -INT "$pp"; wait "$pp" 2>/dev/null; ins=$(awk -F, '$3 == "instructions" { print $1 }' "$RUN/perf.txt"); fi
   [ -n "$n" ] && [ "$n" -gt 0 ] || die "the load against $url failed"
   awk -v p="$1" -v l="$label" -v n="$n" -v rps="$rps" -v dt="$((t1 - t0))" -v hz="$HZ" -v ins="${ins:-0}" -v la="$(cut -d' ' -f1 /proc/loadavg)" -v rss="$rss" \

@@ -17,6 +17,7 @@ import type { ResourceKind } from "../xds/envoy-protos.js";
 import type { Logger } from "../telemetry/logger.js";
 import { CertificatesInForce } from "./certificates-in-force.js";
 import { DataPlane } from "./data-plane.js";
+import { servingProcessExecArgv } from "./serving-process-flags.js";
 import { AdsClient } from "./xds/ads-client.js";
 import type { XdsResourceSet } from "./xds/resource-set.js";
 
@@ -220,7 +221,7 @@ export class ProxyRuntime {
   async #startWorkers(): Promise<void> {
     const self = fileURLToPath(import.meta.url);
     const exec = self.replace(/proxy-runtime\.(ts|js)$/, (_m, ext: string) => `worker-main.${ext}`);
-    cluster.setupPrimary({ exec, execArgv: workerExecArgv(process.execArgv), serialization: "advanced", silent: false });
+    cluster.setupPrimary({ exec, execArgv: servingProcessExecArgv(process.execArgv), serialization: "advanced", silent: false });
     const started = await Promise.all(Array.from({ length: this.opts.workers }, () => this.#fork()));
     // Before the xDS client starts there is no configuration to give them.
     for (const w of started) if (w) this.#workers.set(w.id, w);
@@ -278,13 +279,3 @@ function describeVersions(set: XdsResourceSet): string {
   return `listeners ${set.versions.listener}, routes ${set.versions.route || "-"}, clusters ${set.versions.cluster || "-"}`;
 }
 
-/**
- * A worker's V8 flags: this process's, plus a 2 MB young-generation semi-space unless one
- * is given. With Node's default (up to 16 MB per semi-space) a busy worker's RSS grew to
- * 111 MB; with 4 MB to 80 MB, with 2 MB to 74 MB, each time for the same instructions per
- * request (docs/benchmarks.md).
- */
-export function workerExecArgv(parent: readonly string[]): string[] {
-  return parent.some((a) => a.startsWith("--max-semi-space-size")) ? [...parent] : [...parent, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
-}
-export const WORKER_SEMI_SPACE_MB = 2;

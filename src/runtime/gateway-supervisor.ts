@@ -6,6 +6,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { servingProcessExecArgv } from "../proxy/serving-process-flags.js";
 import type { Logger } from "../telemetry/logger.js";
 
 export interface GatewaySupervisorOptions {
@@ -78,7 +79,9 @@ export class GatewaySupervisor {
     this.#entries.set(key, e);
     const gateway = e.ref;
     const who = e.role === "gateway" ? ["--gateway", gateway, "--workers", String(this.opts.workers)] : ["--workload", gateway, "--workers", "0"];
-    const args = [...process.execArgv, this.#main, "proxy", "--role", e.role, ...who, "--xds", this.opts.xdsTarget, "--log-format", this.opts.logFormat];
+    // A sidecar serves from this process (no workers): it gets the serving processes' flags.
+    const nodeArgs = e.role === "gateway" ? process.execArgv : servingProcessExecArgv(process.execArgv);
+    const args = [...nodeArgs, this.#main, "proxy", "--role", e.role, ...who, "--xds", this.opts.xdsTarget, "--log-format", this.opts.logFormat];
     // Own process group: Ctrl-C on `meshgate up` stops proxies through the supervisor, in
     // order. The IPC channel is how a proxy notices that `meshgate up` itself died (it exits).
     const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], detached: true, env: { ...process.env, MESHGATE_SUPERVISED: "1" } });

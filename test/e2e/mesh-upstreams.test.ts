@@ -15,6 +15,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import type { EchoRequest } from "../helpers/echo-backend.js";
 import { directRequest, freePort, meshApp, meshAppYaml, startMeshUp, type MeshApp } from "../helpers/mesh-up.js";
 
@@ -134,5 +135,12 @@ test("sidecar upstreams: the application's local port reaches the Service over m
       const r = await callLocal(local.intruder, "/split", headers);
       assert.equal(r.status, 403, r.body);
     }
+  });
+
+  await t.test("sidecars serve with the small young generation gateway workers have", async () => {
+    const dump = (await (await fetch(`${mesh.adminUrl}/config_dump`)).json()) as { gatewayProxies: { role: string; pid?: number }[] };
+    const sidecars = dump.gatewayProxies.filter((p) => p.role !== "gateway");
+    assert.equal(sidecars.length, 4);
+    for (const { pid } of sidecars) assert.ok(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("--max-semi-space-size=2"), `sidecar ${pid}`);
   });
 });
