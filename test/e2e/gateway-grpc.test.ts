@@ -79,7 +79,7 @@ test("gRPC through the gateway: unary with metadata, server streaming, error sta
   const port = await freePort();
   await startGatewayHarness(t, { gateway: "infra/edge", yaml: config(port, backendPort) });
   const Client = grpc.makeGenericClientConstructor(STORE, "Store");
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<keyof typeof STORE, (...a: unknown[]) => unknown>;
   t.after(() => client.close());
 
   const unary = (name: string, md = new grpc.Metadata()): Promise<{ value?: string; error?: grpc.ServiceError; headers?: grpc.Metadata }> =>
