@@ -392,6 +392,9 @@ export class H2ServerSession {
       return;
     }
     if ((end - start) % 6 !== 0) throw new Http2ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, "SETTINGS of the wrong size");
+    // Streams waiting for window send only once the whole frame is applied (a larger
+    // MAX_FRAME_SIZE later in the same frame counts for them too).
+    let opened = false;
     for (let p = start; p < end; p += 6) {
       const key = b.readUInt16BE(p);
       const value = b.readUInt32BE(p + 2);
@@ -410,7 +413,7 @@ export class H2ServerSession {
             s.sendWindow += delta;
             if (s.sendWindow > MAX_WINDOW) throw new Http2ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, "stream window too large");
           }
-          if (delta > 0) this.unblock();
+          if (delta > 0) opened = true;
           break;
         }
         case S_MAX_FRAME_SIZE:
@@ -422,6 +425,7 @@ export class H2ServerSession {
       }
     }
     this.writeFrame(T_SETTINGS, F_ACK, 0, EMPTY, 0, 0);
+    if (opened) this.unblock();
   }
 
   private onWindowUpdate(id: number, b: Buffer, start: number, end: number): void {

@@ -288,3 +288,71 @@ test("idle_timeout: a connection without streams is sent GOAWAY and closed", asy
   assert.ok(Date.now() - started >= 200);
   assert.deepEqual(r.goaway(), [1, NGHTTP2_NO_ERROR]);
 });
+
+test("padding, the PRIORITY flag and request trailers are read as RFC 9113 says; padding counts against the windows", async (t) => {
+  const { port } = await serve(t);
+  const r = raw(t, port);
+  // HEADERS: PADDED (8 bytes of padding) + PRIORITY (5 bytes) + END_HEADERS.
+  const block = literalBlock(POST("/padded"));
+  const payload = Buffer.concat([Buffer.from([8]), Buffer.from([0, 0, 0, 0, 15]), block, Buffer.alloc(8)]);
+  r.send(FRAME.HEADERS, 0x8 | 0x20 | 0x4, 1, payload);
+  // DATA with 100 bytes of padding around "abc", then more body, then trailers ending the stream.
+  r.send(FRAME.DATA, 0x8, 1, Buffer.concat([Buffer.from([100]), Buffer.from("abc"), Buffer.alloc(100)]));
+  r.data(1, "def");
+  r.send(FRAME.HEADERS, 0x1 | 0x4, 1, literalBlock([["x-checksum", "abcdef"]]));
+  assert.ok(await r.until(() => r.body(1).ended, 2000));
+  assert.equal(statuses(r).get(1), 200);
+  assert.equal((JSON.parse(r.body(1).data.toString()) as { body: string }).body, "abcdef");
+  // The 101 bytes of padding (and the pad length byte) came back as stream window at once.
+  const streamUpdates = r.frames.filter((f) => f.type === FRAME.WINDOW_UPDATE && f.stream === 1).reduce((n, f) => n + f.payload.readUInt32BE(0), 0);
+  assert.equal(streamUpdates, 101);
+});
+
+test("stream errors: PRIORITY of the wrong size, WINDOW_UPDATE of 0, a stream sending past its window; the connection survives each", async (t) => {
+  const { port } = await serve(t, (req) => req.body.pause()); // never reads, never answers
+  const r = raw(t, port);
+  r.headers(1, POST("/a"));
+  r.send(FRAME.PRIORITY, 0, 1, Buffer.alloc(4));
+  r.headers(3, POST("/b"));
+  r.windowUpdate(3, 0);
+  r.headers(5, POST("/c"));
+  // The connection window is 1 MiB; the stream's is 256 KiB: 300 KiB in 16 KiB frames oversteps it.
+  for (let i = 0; i < 19; i++) r.data(5, Buffer.alloc(16_000));
+  assert.ok(await r.until(() => [1, 3, 5].every((id) => r.rstCode(id) !== undefined), 3000), JSON.stringify([1, 3, 5].map((id) => r.rstCode(id))));
+  assert.equal(r.rstCode(1), NGHTTP2_FRAME_SIZE_ERROR);
+  assert.equal(r.rstCode(3), NGHTTP2_PROTOCOL_ERROR);
+  assert.equal(r.rstCode(5), NGHTTP2_FLOW_CONTROL_ERROR);
+  assert.equal(r.goaway(), undefined);
+  assert.equal(r.closed, false);
+});
+
+test("connection errors on idle streams: DATA, RST_STREAM and WINDOW_UPDATE for a stream never opened", async (t) => {
+  const { port } = await serve(t);
+  for (const act of [(r: RawH2) => r.data(9, "x"), (r: RawH2) => r.rst(9, 8), (r: RawH2) => r.windowUpdate(9, 10), (r: RawH2) => r.windowUpdate(0, 0)]) {
+    const r = raw(t, port);
+    act(r);
+    assert.ok(await r.until(() => r.goaway() !== undefined, 2000));
+    assert.equal(r.goaway()![1], NGHTTP2_PROTOCOL_ERROR);
+  }
+});
+
+test("SETTINGS mid-response: a smaller initial window stalls the stream, a larger one and a bigger MAX_FRAME_SIZE let it out in larger frames", async (t) => {
+  const { port } = await serve(t, bulk(200_000));
+  const r = raw(t, port);
+  const settings = (pairs: [number, number][]): void => {
+    const p = Buffer.alloc(pairs.length * 6);
+    pairs.forEach(([k, v], i) => (p.writeUInt16BE(k, i * 6), p.writeUInt32BE(v, i * 6 + 2)));
+    r.send(FRAME.SETTINGS, 0, 0, p);
+  };
+  r.windowUpdate(0, 10_000_000);
+  settings([[4, 0]]); // INITIAL_WINDOW_SIZE 0 before the request: the response stalls after its headers
+  r.headers(1, GET("/bulk"), { endStream: true });
+  assert.ok(await r.until(() => r.answered(1), 2000));
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(r.body(1).data.length, 0);
+  settings([[4, 1_000_000], [5, 65_536]]); // the stream's window grows by the difference; frames up to 64 KiB
+  assert.ok(await r.until(() => r.body(1).ended, 3000));
+  assert.equal(r.body(1).data.length, 200_000);
+  const sizes = r.frames.filter((f) => f.type === FRAME.DATA && f.stream === 1).map((f) => f.payload.length);
+  assert.ok(Math.max(...sizes) > 16_384 && Math.max(...sizes) <= 65_536, `DATA frame sizes ${sizes.join(",")}`);
+});
