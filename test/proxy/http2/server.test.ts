@@ -356,3 +356,24 @@ test("SETTINGS mid-response: a smaller initial window stalls the stream, a large
   const sizes = r.frames.filter((f) => f.type === FRAME.DATA && f.stream === 1).map((f) => f.payload.length);
   assert.ok(Math.max(...sizes) > 16_384 && Math.max(...sizes) <= 65_536, `DATA frame sizes ${sizes.join(",")}`);
 });
+
+test("a client flooding PINGs without reading the answers stops being read (its own writes back up); reading again resumes it", { timeout: 30_000 }, async (t) => {
+  const { port } = await serve(t);
+  const r = raw(t, port);
+  await r.until(() => r.frames.some((f) => f.type === FRAME.SETTINGS), 2000);
+  r.socket.pause(); // the client does not read anything from now on
+  const ping = Buffer.concat([Buffer.from([0, 0, 8, FRAME.PING, 0, 0, 0, 0, 0]), Buffer.alloc(8)]);
+  const burst = Buffer.concat(Array.from({ length: 4096 }, () => ping));
+  let sent = 0;
+  while (sent < 64 * 1024 * 1024 && r.socket.writableLength < 8 * 1024 * 1024) {
+    r.socket.write(burst);
+    sent += burst.length;
+    if (sent % (4 * 1024 * 1024) < burst.length) await new Promise((res) => setImmediate(res));
+  }
+  await new Promise((res) => setTimeout(res, 500));
+  assert.ok(r.socket.writableLength > 1024 * 1024, `the server stopped reading: ${r.socket.writableLength} bytes wait on the client side after ${sent} sent`);
+  assert.equal(r.closed, false);
+  // Reading the answers lets the server drain and read on: the client's backlog clears.
+  r.socket.resume();
+  assert.ok(await r.until(() => r.socket.writableLength === 0, 20_000), `backlog left: ${r.socket.writableLength}`);
+});
