@@ -103,6 +103,8 @@ export interface H2SessionHost {
   openStream(session: H2ServerSession, id: number, fields: string[] | null, endStream: boolean): void;
   /** A header block stayed unfinished past the header timeout. */
   headerTimeout(session: H2ServerSession): void;
+  /** The session ends with a connection error (GOAWAY with `code`) because of the peer. */
+  connectionFailed(session: H2ServerSession, code: number, reason: string): void;
   /** The socket closed; every stream has been reset. */
   sessionClosed(session: H2ServerSession): void;
 }
@@ -721,8 +723,9 @@ export class H2ServerSession {
   }
 
   /** A connection error: GOAWAY with its code, every stream reset, the socket closed. */
-  connectionError(code: number, _reason: string): void {
+  connectionError(code: number, reason: string): void {
     if (this.closed) return;
+    if (code !== H2_ERROR.NO_ERROR) this.host.connectionFailed(this, code, reason);
     if (!this.goawaySent || code !== H2_ERROR.NO_ERROR) {
       this.goawaySent = false;
       this.goaway(code);

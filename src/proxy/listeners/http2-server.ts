@@ -88,6 +88,11 @@ export class Http2Server implements H2SessionHost {
     this.logger?.debug({ stream: session.lastStreamId }, "HTTP/2 header block not finished in time");
   }
 
+  connectionFailed(session: H2ServerSession, code: number, reason: string): void {
+    const conn = (session as SessionWithConnection)[kConnection];
+    this.logger?.debug({ remote: conn ? `${conn.remoteAddress}:${conn.remotePort}` : undefined, errorCode: code, reason }, "HTTP/2 connection closed for a protocol error");
+  }
+
   sessionClosed(session: H2ServerSession): void {
     this.sessions.delete(session as SessionWithConnection);
     if (this.sessions.size === 0 && this.timer !== undefined) {

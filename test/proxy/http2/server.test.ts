@@ -9,18 +9,20 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { once } from "node:events";
 import * as http2 from "node:http2";
+import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import type { DownstreamRequest, DownstreamResponse, RequestHandler } from "../../../src/proxy/contracts.js";
 import { HpackDecoder } from "../../../src/proxy/http2/hpack-decoder.js";
 import { ListenerManager } from "../../../src/proxy/listeners/listener-manager.js";
+import { createLogger, type Logger } from "../../../src/telemetry/logger.js";
 import { FRAME, literalBlock, RawH2 } from "../../helpers/raw-h2.js";
 import { chain, curl, echoHandler, listener, mapOf, portOf } from "../listeners/helpers.js";
 
 const run = promisify(execFile);
 const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_FRAME_SIZE_ERROR, NGHTTP2_FLOW_CONTROL_ERROR, NGHTTP2_COMPRESSION_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
 
-async function serve(t: { after: (fn: () => Promise<void>) => void }, handler: RequestHandler = echoHandler, hcmExtra: Record<string, unknown> = {}): Promise<{ port: number; m: ListenerManager }> {
-  const m = new ListenerManager({ drainTimeoutMs: 500 });
+async function serve(t: { after: (fn: () => Promise<void>) => void }, handler: RequestHandler = echoHandler, hcmExtra: Record<string, unknown> = {}, logger?: Logger): Promise<{ port: number; m: ListenerManager }> {
+  const m = new ListenerManager({ drainTimeoutMs: 500, ...(logger ? { logger } : {}) });
   t.after(() => m.close());
   await m.apply(mapOf(listener("l", [chain({ name: "plain", hcmExtra: { codecType: "HTTP2", ...hcmExtra } })])), new Map(), handler);
   return { port: portOf(m.bound(), "l"), m };
@@ -178,8 +180,10 @@ test("a body that does not match its Content-Length is reset (PROTOCOL_ERROR) an
   assert.equal(r.rstCode(3), NGHTTP2_PROTOCOL_ERROR);
 });
 
-test("connection errors end with GOAWAY and the right error code", async (t) => {
-  const { port } = await serve(t);
+test("connection errors end with GOAWAY and the right error code, and are logged at debug with the reason", async (t) => {
+  const lines: string[] = [];
+  const logger = createLogger({ format: "json", level: "debug", destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
+  const { port } = await serve(t, echoHandler, {}, logger);
   const cases: [string, (r: RawH2) => void, number][] = [
     ["DATA on stream 0", (r) => r.data(0, "x"), NGHTTP2_PROTOCOL_ERROR],
     ["a frame over 16 KiB", (r) => r.send(FRAME.DATA, 0, 1, Buffer.alloc(20_000)), NGHTTP2_FRAME_SIZE_ERROR],
@@ -199,6 +203,9 @@ test("connection errors end with GOAWAY and the right error code", async (t) => 
     assert.ok(await r.until(() => r.goaway() !== undefined && r.closed, 3000), `${what}: GOAWAY and close`);
     assert.equal(r.goaway()![1], code, what);
   }
+  const logged = lines.map((l) => JSON.parse(l) as { msg: string; errorCode?: number; reason?: string }).filter((l) => l.msg === "HTTP/2 connection closed for a protocol error");
+  assert.equal(logged.length, cases.length);
+  assert.deepEqual(logged[1], { ...logged[1], errorCode: NGHTTP2_FRAME_SIZE_ERROR, reason: "frame of 20000 bytes" });
 });
 
 test("rapid reset: a client that opens and resets streams without end gets GOAWAY ENHANCE_YOUR_CALM", { timeout: 15_000 }, async (t) => {
