@@ -97,8 +97,14 @@ export function isObj(v: unknown): v is Obj {
  * to be harmless to ignore: statistics, tracing, hints the proxy does not need).
  */
 export function object(value: unknown, where: ConfigPath, known: readonly string[], ignored: readonly string[] = []): Obj {
+  const o = anyObject(value, where);
+  onlyFields(o, where, known, ignored);
+  return o;
+}
+
+/** The object at `where`, its fields left to the caller to check (with `onlyFields`). */
+export function anyObject(value: unknown, where: ConfigPath): Obj {
   if (!isObj(value)) where.fail(where.kind.notAnObject);
-  onlyFields(value, where, known, ignored);
   return value;
 }
 
@@ -193,6 +199,16 @@ export function intField(min = 0, max = Number.MAX_SAFE_INTEGER): Read<number> {
 /** A UInt32Value with an integer within `min..max` (`{}` is 0); undefined when absent. */
 export function wrappedInt(value: unknown, where: ConfigPath, min = 0, max = 0xffffffff): number | undefined {
   return wrapped(value, where, intField(min, max), undefined);
+}
+
+/** A UInt32Value read with `numeric` (`{}` is 0); undefined when absent. */
+export function wrappedNumeric(value: unknown, where: ConfigPath): number | undefined {
+  return wrapped(value, where, numeric, undefined);
+}
+
+/** A BoolValue (`{}` is false); undefined when absent. */
+export function wrappedBool(value: unknown, where: ConfigPath): boolean | undefined {
+  return wrapped(value, where, bool, undefined);
 }
 
 /** A Duration with integer parts (nanos below a second); undefined when absent. */
