@@ -5,7 +5,7 @@
 
 import { ProxyFilterUnsupportedError } from "../../errors.js";
 import type { EnvoyResource, FilterContext } from "../contracts.js";
-import { bool, list, num, object, str, Where, wrapped } from "./config.js";
+import { bool, ConfigPath, FILTER_CONFIG, list, num, object, str, wrapped } from "../config-reader.js";
 import { parseIp, maskedAddress } from "./ip.js";
 import { clientAddress } from "./local-reply.js";
 import { compileHeaderMatcher, headerGetter } from "./matchers.js";
@@ -25,7 +25,7 @@ interface CompiledRateLimit {
   readonly actions: readonly Action[];
 }
 
-function action(value: unknown, where: Where): Action {
+function action(value: unknown, where: ConfigPath): Action {
   const o = object(value, where, ["sourceCluster", "destinationCluster", "requestHeaders", "remoteAddress", "genericKey", "headerValueMatch", "maskedRemoteAddress", "metadata", "dynamicMetadata", "queryParameterValueMatch", "queryParameters", "extension"]);
   const kinds = Object.keys(o).filter((k) => k !== "@type");
   if (kinds.length !== 1) where.fail("an action needs exactly one kind");
@@ -77,7 +77,7 @@ function action(value: unknown, where: Where): Action {
   }
 }
 
-function compileRateLimit(value: unknown, where: Where): CompiledRateLimit {
+function compileRateLimit(value: unknown, where: ConfigPath): CompiledRateLimit {
   const o = object(value, where, ["stage", "disableKey", "actions"]);
   if (o.disableKey !== undefined && o.disableKey !== "") where.at("disableKey").fail("runtime keys are not supported");
   const stage = wrapped(o.stage, where.at("stage"), (v, w) => num(v, w, 0), 0);
@@ -93,7 +93,7 @@ const compiled = new WeakMap<readonly EnvoyResource[], readonly CompiledRateLimi
 export function compileRouteRateLimits(rateLimits: readonly EnvoyResource[], where = "route"): readonly CompiledRateLimit[] {
   let c = compiled.get(rateLimits);
   if (!c) {
-    const w = new Where(where, "rateLimits");
+    const w = new ConfigPath(FILTER_CONFIG, where, "rateLimits");
     try {
       c = rateLimits.map((r, i) => compileRateLimit(r, w.at(i)));
     } catch (e) {

@@ -6,7 +6,8 @@
 import { ProxyFilterUnsupportedError } from "../../errors.js";
 import type { Logger } from "../../telemetry/logger.js";
 import type { EnvoyResource, HttpFilter } from "../contracts.js";
-import { bool, object, str, unwrapFilterConfig, Where, type Obj } from "./config.js";
+import { bool, ConfigPath, FILTER_CONFIG, type Obj, object, str } from "../config-reader.js";
+import { unwrapFilterConfig } from "./config.js";
 import { compileRouteRateLimits } from "./descriptors.js";
 import { compileJwtAuthn, JWT_AUTHN_TYPE, type JwksFetcher } from "./jwt-authn.js";
 import { compileLocalRateLimit, LOCAL_RATE_LIMIT_TYPE, localLimiterFor } from "./local-ratelimit.js";
@@ -35,9 +36,9 @@ export interface FilterDeps {
 export function compileHttpFilters(httpFilters: readonly EnvoyResource[], deps: FilterDeps = {}): HttpFilter[] {
   const out: HttpFilter[] = [];
   httpFilters.forEach((f, i) => {
-    const entry = object(f, new Where(`httpFilters[${i}]`, ""), ["name", "typedConfig", "isOptional", "disabled"]);
-    const name = str(entry.name, new Where(`httpFilters[${i}]`, "name"));
-    const where = new Where(name, "");
+    const entry = object(f, new ConfigPath(FILTER_CONFIG, `httpFilters[${i}]`, ""), ["name", "typedConfig", "isOptional", "disabled"]);
+    const name = str(entry.name, new ConfigPath(FILTER_CONFIG, `httpFilters[${i}]`, "name"));
+    const where = new ConfigPath(FILTER_CONFIG, name, "");
     if (bool(entry.disabled, where.at("disabled"))) where.at("disabled").fail("filters disabled by default are not supported");
     const config = entry.typedConfig as Obj | undefined;
     const type = config?.["@type"];
@@ -87,7 +88,7 @@ export function checkRouteFilterConfig(filterName: string, config: EnvoyResource
       perRouteDomain(c, filterName);
       return;
     case JWT_PER_ROUTE_TYPE:
-      object(c, new Where(filterName, "typedPerFilterConfig"), ["disabled", "requirementName"]);
+      object(c, new ConfigPath(FILTER_CONFIG, filterName, "typedPerFilterConfig"), ["disabled", "requirementName"]);
       return;
     default:
       throw new ProxyFilterUnsupportedError(filterName, "typedPerFilterConfig.@type", `${String(c["@type"])} is not a per-route config meshgate's proxy understands`);

@@ -2,8 +2,7 @@
 // through a one-entry cache (the requests of one connection share their peer address).
 
 import { isIPv4 } from "node:net";
-import type { Where } from "./config.js";
-import { object, str, wrapped, num } from "./config.js";
+import { num, object, str, wrapped, type ConfigPath } from "../config-reader.js";
 
 /** IPv4 as one 32-bit number; IPv6 as four 32-bit words. IPv4-mapped IPv6 is IPv4. */
 export type Ip = { readonly v6: false; readonly n: number } | { readonly v6: true; readonly w: Uint32Array };
@@ -74,7 +73,7 @@ function v6Groups(text: string): number[] | undefined {
 }
 
 /** An envoy.config.core.v3.CidrRange, compiled. */
-export function compileCidr(value: unknown, where: Where): (ip: Ip | undefined) => boolean {
+export function compileCidr(value: unknown, where: ConfigPath): (ip: Ip | undefined) => boolean {
   const o = object(value, where, ["addressPrefix", "prefixLen"]);
   const prefix = str(o.addressPrefix, where.at("addressPrefix"));
   const base = parse(prefix);

@@ -14,7 +14,8 @@ import { readFileSync } from "node:fs";
 import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from "jose";
 import type { Logger } from "../../telemetry/logger.js";
 import type { FilterContext, FilterResult, HttpFilter } from "../contracts.js";
-import { bool, durationMs, list, num, object, str, unwrapFilterConfig, Where, wrapped, type Obj } from "./config.js";
+import { bool, ConfigPath, durationMsOr, FILTER_CONFIG, list, num, type Obj, object, str, wrapped } from "../config-reader.js";
+import { unwrapFilterConfig } from "./config.js";
 import { CONTINUE, localReply } from "./local-reply.js";
 import { compileHeaderMatcher, fullMatchRegex, pathOnly } from "./matchers.js";
 
@@ -71,7 +72,7 @@ function loadJose(): Promise<Jose> {
 // ---- keys -----------------------------------------------------------------------------
 
 /** A parsed JWKS, checked for the shape jose accepts (so a bad one is refused at config time). */
-function parseJwks(text: string, where: Where | undefined): JSONWebKeySet {
+function parseJwks(text: string, where: ConfigPath | undefined): JSONWebKeySet {
   let reason: string;
   try {
     const jwks = JSON.parse(text) as JSONWebKeySet;
@@ -215,7 +216,7 @@ class Provider {
     readonly name: string,
     index: number,
     config: unknown,
-    where: Where,
+    where: ConfigPath,
     deps: FilterDepsForJwt,
   ) {
     this.index = index;
@@ -278,7 +279,7 @@ class Provider {
       const h = object(r.httpUri, w.at("httpUri"), ["uri", "cluster", "timeout"]);
       const uri = str(h.uri, w.at("httpUri.uri"));
       if (!/^https?:\/\//.test(uri)) w.at("httpUri.uri").fail(`${uri} is not an http(s) URL`);
-      const remote = new RemoteKeys(uri, durationMs(h.timeout, w.at("httpUri.timeout"), DEFAULT_FETCH_TIMEOUT_MS), durationMs(r.cacheDuration, w.at("cacheDuration"), DEFAULT_CACHE_DURATION_MS), deps.fetchJwks ?? fetchJwksWithUndici, deps.logger);
+      const remote = new RemoteKeys(uri, durationMsOr(h.timeout, w.at("httpUri.timeout"), DEFAULT_FETCH_TIMEOUT_MS), durationMsOr(r.cacheDuration, w.at("cacheDuration"), DEFAULT_CACHE_DURATION_MS), deps.fetchJwks ?? fetchJwksWithUndici, deps.logger);
       if (r.asyncFetch !== undefined) {
         object(r.asyncFetch, w.at("asyncFetch"), ["fastListener", "failedRefetchDuration"]);
         remote.prefetch();
@@ -381,7 +382,7 @@ class Provider {
   }
 }
 
-function readJwksFile(file: string, where: Where): string {
+function readJwksFile(file: string, where: ConfigPath): string {
   try {
     return readFileSync(file, "utf8");
   } catch (e) {
@@ -501,7 +502,7 @@ interface CompiledRequirement {
   readonly whenAllMissing: Status;
 }
 
-function compileRequirement(value: unknown, where: Where, providers: ReadonlyMap<string, Provider>): Requirement {
+function compileRequirement(value: unknown, where: ConfigPath, providers: ReadonlyMap<string, Provider>): Requirement {
   const o = object(value, where, ["providerName", "requiresAny", "requiresAll", "allowMissingOrFailed", "allowMissing"]);
   const kinds = Object.keys(o).filter((k) => k !== "@type");
   if (kinds.length !== 1) where.fail("a requirement needs exactly one kind");
@@ -534,7 +535,7 @@ interface Rule {
   readonly requirement: CompiledRequirement | undefined;
 }
 
-function compileRouteMatch(value: unknown, where: Where): Rule["matches"] {
+function compileRouteMatch(value: unknown, where: ConfigPath): Rule["matches"] {
   const o = object(value, where, ["prefix", "path", "safeRegex", "pathSeparatedPrefix", "caseSensitive", "headers"]);
   const caseSensitive = wrapped(o.caseSensitive, where.at("caseSensitive"), (v, w) => bool(v, w, true), true);
   const fold = (s: string) => (caseSensitive ? s : s.toLowerCase());
@@ -565,7 +566,7 @@ export interface FilterDepsForJwt {
 }
 
 export function compileJwtAuthn(name: string, config: Obj, deps: FilterDepsForJwt): HttpFilter {
-  const where = new Where(name, "");
+  const where = new ConfigPath(FILTER_CONFIG, name, "");
   const o = object(config, where, ["providers", "rules", "requirementMap", "bypassCorsPreflight"]);
   void loadJose().catch(() => undefined); // a failure shows on the first request
   const providers = new Map<string, Provider>();

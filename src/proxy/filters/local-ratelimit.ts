@@ -6,7 +6,8 @@
 // new route configuration starts with fresh buckets.
 
 import type { EnvoyResource, FilterContext, FilterResult, HeaderMap, HttpFilter } from "../contracts.js";
-import { bool, durationMs, fractionalPercent, list, num, object, str, unwrapFilterConfig, Where, wrapped, type Obj } from "./config.js";
+import { bool, ConfigPath, durationMsOr, FILTER_CONFIG, list, num, type Obj, object, str, wrapped } from "../config-reader.js";
+import { fractionalPercent, unwrapFilterConfig } from "./config.js";
 import { descriptorsFor, type Descriptor } from "./descriptors.js";
 import { CONTINUE, localReply } from "./local-reply.js";
 
@@ -86,7 +87,7 @@ export class LocalLimiter {
   readonly requestHeadersWhenNotEnforced: readonly HeaderToAdd[];
   readonly resourceExhausted: boolean;
 
-  constructor(config: Obj, where: Where, now: () => number) {
+  constructor(config: Obj, where: ConfigPath, now: () => number) {
     const o = object(config, where, [
       "statPrefix",
       "status",
@@ -197,17 +198,17 @@ function tightest(matched: readonly TokenBucket[] | undefined, defaultBucket: To
   return t;
 }
 
-function bucket(value: unknown, where: Where, now: () => number): TokenBucket {
+function bucket(value: unknown, where: ConfigPath, now: () => number): TokenBucket {
   const o = object(value, where, ["maxTokens", "tokensPerFill", "fillInterval"]);
   const max = num(o.maxTokens, where.at("maxTokens"));
   const perFill = wrapped(o.tokensPerFill, where.at("tokensPerFill"), (v, w) => num(v, w, 1), 1);
-  const interval = durationMs(o.fillInterval, where.at("fillInterval"));
+  const interval = durationMsOr(o.fillInterval, where.at("fillInterval"));
   if (max < 1) where.at("maxTokens").fail("must be at least 1");
   if (interval < MIN_FILL_INTERVAL_MS) where.at("fillInterval").fail(`must be at least ${MIN_FILL_INTERVAL_MS} ms`);
   return new TokenBucket(max, perFill, interval, now);
 }
 
-export function headerOptions(value: unknown, where: Where): HeaderToAdd[] {
+export function headerOptions(value: unknown, where: ConfigPath): HeaderToAdd[] {
   return list(value, where).map((h, i) => {
     const w = where.at(i);
     const o = object(h, w, ["header", "append", "appendAction", "keepEmptyValue"]);
@@ -234,7 +235,7 @@ const MONOTONIC = (): number => performance.now();
 export function localLimiterFor(config: EnvoyResource, filterName = NAME, now: () => number = MONOTONIC): LocalLimiter {
   let l = limiters.get(config);
   if (!l) {
-    l = new LocalLimiter(config, new Where(filterName, ""), now);
+    l = new LocalLimiter(config, new ConfigPath(FILTER_CONFIG, filterName, ""), now);
     limiters.set(config, l);
   }
   return l;

@@ -2,12 +2,12 @@
 // once into predicates; regexes are built at config time, never per request.
 
 import type { FilterContext } from "../contracts.js";
-import { bool, list, num, object, str, Where, type Obj } from "./config.js";
+import { bool, type ConfigPath, list, num, type Obj, object, str } from "../config-reader.js";
 
 export type StringPredicate = (value: string) => boolean;
 
 /** An RE2-style full match (safe_regex) as a JavaScript RegExp. */
-export function fullMatchRegex(value: unknown, where: Where): RegExp {
+export function fullMatchRegex(value: unknown, where: ConfigPath): RegExp {
   const o = object(value, where, ["regex", "googleRe2"]);
   const source = str(o.regex, where.at("regex"));
   try {
@@ -18,7 +18,7 @@ export function fullMatchRegex(value: unknown, where: Where): RegExp {
 }
 
 /** envoy.type.matcher.v3.StringMatcher. */
-export function compileStringMatcher(value: unknown, where: Where): StringPredicate {
+export function compileStringMatcher(value: unknown, where: ConfigPath): StringPredicate {
   const o = object(value, where, ["exact", "prefix", "suffix", "contains", "safeRegex", "ignoreCase"]);
   const ignoreCase = bool(o.ignoreCase, where.at("ignoreCase"));
   const kinds = ["exact", "prefix", "suffix", "contains", "safeRegex"].filter((k) => o[k] !== undefined);
@@ -67,7 +67,7 @@ export function headerGetter(name: string): (ctx: FilterContext) => string | und
 }
 
 /** envoy.config.route.v3.HeaderMatcher, with Envoy's rules for absent headers and invert_match. */
-export function compileHeaderMatcher(value: unknown, where: Where): (ctx: FilterContext) => boolean {
+export function compileHeaderMatcher(value: unknown, where: ConfigPath): (ctx: FilterContext) => boolean {
   const o = object(value, where, [
     "name",
     "exactMatch",
@@ -120,7 +120,7 @@ export function compileHeaderMatcher(value: unknown, where: Where): (ctx: Filter
 export type ValuePredicate = (value: unknown) => boolean;
 
 /** envoy.type.matcher.v3.ValueMatcher on a JSON value (dynamic metadata). */
-export function compileValueMatcher(value: unknown, where: Where): ValuePredicate {
+export function compileValueMatcher(value: unknown, where: ConfigPath): ValuePredicate {
   const o = object(value, where, ["nullMatch", "doubleMatch", "stringMatch", "boolMatch", "presentMatch", "listMatch", "orMatch"]);
   const kinds = Object.keys(o).filter((k) => k !== "@type");
   if (kinds.length !== 1) where.fail("a value matcher needs exactly one match kind");
@@ -166,7 +166,7 @@ export function compileValueMatcher(value: unknown, where: Where): ValuePredicat
 }
 
 /** envoy.type.matcher.v3.MetadataMatcher on the request's dynamic metadata. */
-export function compileMetadataMatcher(value: unknown, where: Where): (ctx: FilterContext) => boolean {
+export function compileMetadataMatcher(value: unknown, where: ConfigPath): (ctx: FilterContext) => boolean {
   const o = object(value, where, ["filter", "path", "value", "invert"]);
   const filter = str(o.filter, where.at("filter"));
   const path = list(o.path, where.at("path")).map((p, i) => str(object(p, where.at("path").at(i), ["key"]).key, where.at("path").at(i).at("key")));

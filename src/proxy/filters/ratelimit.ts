@@ -7,7 +7,8 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "../../telemetry/logger.js";
 import type { RlsResponse, RlsUnit } from "../../xds/rate-limit-service-wire.js";
 import type { EnvoyResource, FilterContext, FilterResult, HeaderMap, HttpFilter } from "../contracts.js";
-import { bool, durationMs, num, object, str, unwrapFilterConfig, Where, type Obj } from "./config.js";
+import { bool, ConfigPath, durationMsOr, FILTER_CONFIG, num, type Obj, object, str } from "../config-reader.js";
+import { unwrapFilterConfig } from "./config.js";
 import { descriptorsFor } from "./descriptors.js";
 import { CONTINUE, localReply } from "./local-reply.js";
 
@@ -54,7 +55,7 @@ const perRouteDomains = new WeakMap<EnvoyResource, string | undefined>();
 /** The domain a route's RateLimitPerRoute names (validated and cached); route compilers may call it to NACK early. */
 export function perRouteDomain(config: EnvoyResource, filterName = NAME): string | undefined {
   if (perRouteDomains.has(config)) return perRouteDomains.get(config);
-  const where = new Where(filterName, "typedPerFilterConfig");
+  const where = new ConfigPath(FILTER_CONFIG, filterName, "typedPerFilterConfig");
   const o = object(config, where, ["domain", "vhRateLimits", "overrideOption"]);
   if (o.vhRateLimits !== undefined && o.vhRateLimits !== "OVERRIDE") where.at("vhRateLimits").fail("virtual host rate limits are not supported");
   if (o.overrideOption !== undefined && o.overrideOption !== "DEFAULT") where.at("overrideOption").fail("rate limit overrides are not supported");
@@ -64,7 +65,7 @@ export function perRouteDomain(config: EnvoyResource, filterName = NAME): string
 }
 
 export function compileRateLimit(name: string, config: Obj, deps: { rateLimitService?: RateLimitServiceResolver; logger?: Logger }): HttpFilter {
-  const where = new Where(name, "");
+  const where = new ConfigPath(FILTER_CONFIG, name, "");
   const o = object(config, where, [
     "domain",
     "stage",
@@ -84,13 +85,13 @@ export function compileRateLimit(name: string, config: Obj, deps: { rateLimitSer
   const stage = num(o.stage, where.at("stage"), 0);
   const requestType = str(o.requestType, where.at("requestType"), "both");
   if (requestType !== "both" && requestType !== "external") where.at("requestType").fail(`${requestType} is not supported`);
-  const timeoutMs = durationMs(o.timeout, where.at("timeout"), DEFAULT_TIMEOUT_MS);
+  const timeoutMs = durationMsOr(o.timeout, where.at("timeout"), DEFAULT_TIMEOUT_MS);
   const failureModeDeny = bool(o.failureModeDeny, where.at("failureModeDeny"));
   const resourceExhausted = bool(o.rateLimitedAsResourceExhausted, where.at("rateLimitedAsResourceExhausted"));
   const xHeaders = o.enableXRatelimitHeaders ?? "OFF";
   if (xHeaders !== "OFF" && xHeaders !== "DRAFT_VERSION_03") where.at("enableXRatelimitHeaders").fail(`unknown version ${String(xHeaders)}`);
   const noEnvoyHeader = bool(o.disableXEnvoyRatelimitedHeader, where.at("disableXEnvoyRatelimitedHeader"));
-  const statusCode = (v: unknown, w: Where, fallback: number) => (v === undefined ? fallback : num(object(v, w, ["code"]).code, w.at("code"), fallback));
+  const statusCode = (v: unknown, w: ConfigPath, fallback: number) => (v === undefined ? fallback : num(object(v, w, ["code"]).code, w.at("code"), fallback));
   const limitedStatus = statusCode(o.rateLimitedStatus, where.at("rateLimitedStatus"), 429);
   const errorStatus = statusCode(o.statusOnError, where.at("statusOnError"), 500);
   if (o.responseHeadersToAdd !== undefined) where.at("responseHeadersToAdd").fail("not supported");

@@ -6,7 +6,7 @@
 // except for the rare matchers that must take the request apart (urlPath, SAN lists).
 
 import type { FilterContext, FilterResult, HttpFilter } from "../contracts.js";
-import { bool, list, num, object, str, Where, type Obj } from "./config.js";
+import { bool, ConfigPath, FILTER_CONFIG, list, num, type Obj, object, str } from "../config-reader.js";
 import { compileCidr, parseIp } from "./ip.js";
 import { CONTINUE, clientAddress, localReply } from "./local-reply.js";
 import { compileHeaderMatcher, compileMetadataMatcher, compileStringMatcher, pathOnly, type StringPredicate } from "./matchers.js";
@@ -36,19 +36,19 @@ function all(ps: Predicate[]): Predicate {
   };
 }
 
-function urlPath(value: unknown, where: Where): Predicate {
+function urlPath(value: unknown, where: ConfigPath): Predicate {
   const o = object(value, where, ["path"]);
   const m = compileStringMatcher(o.path, where.at("path"));
   return (ctx) => m(pathOnly(ctx.path));
 }
 
-function ipMatcher(value: unknown, where: Where, address: (ctx: FilterContext) => string): Predicate {
+function ipMatcher(value: unknown, where: ConfigPath, address: (ctx: FilterContext) => string): Predicate {
   const m = compileCidr(value, where);
   return (ctx) => m(parseIp(address(ctx)));
 }
 
 /** Permissions and principals are oneofs: exactly one of `fields` is set. */
-function oneOf(value: unknown, where: Where, fields: string[], message: string): { kind: string; w: Where; v: unknown } {
+function oneOf(value: unknown, where: ConfigPath, fields: string[], message: string): { kind: string; w: ConfigPath; v: unknown } {
   const o = object(value, where, fields);
   const kinds = Object.keys(o).filter((k) => k !== "@type");
   if (kinds.length !== 1) where.fail(message);
@@ -56,7 +56,7 @@ function oneOf(value: unknown, where: Where, fields: string[], message: string):
   return { kind, w: where.at(kind), v: o[kind] };
 }
 
-function permission(value: unknown, where: Where): Predicate {
+function permission(value: unknown, where: ConfigPath): Predicate {
   const { kind, w, v } = oneOf(value, where, ["andRules", "orRules", "any", "header", "urlPath", "destinationIp", "destinationPort", "destinationPortRange", "metadata", "notRule", "requestedServerName"], "a permission needs exactly one rule");
   switch (kind) {
     case "any":
@@ -112,7 +112,7 @@ function principalName(m: StringPredicate): Predicate {
   };
 }
 
-function principal(value: unknown, where: Where): Predicate {
+function principal(value: unknown, where: ConfigPath): Predicate {
   const { kind, w, v } = oneOf(value, where, ["andIds", "orIds", "any", "authenticated", "sourceIp", "directRemoteIp", "remoteIp", "header", "urlPath", "metadata", "notId"], "a principal needs exactly one identifier");
   switch (kind) {
     case "any":
@@ -152,7 +152,7 @@ interface Policy {
   readonly matches: Predicate;
 }
 
-function policies(value: unknown, where: Where): Policy[] {
+function policies(value: unknown, where: ConfigPath): Policy[] {
   if (value === undefined) return [];
   if (value === null || typeof value !== "object") where.fail("expected a map of policies");
   return Object.entries(value as Obj).map(([name, p]) => {
@@ -175,7 +175,7 @@ function firstMatch(ps: readonly Policy[], ctx: FilterContext): Policy | undefin
 
 /** Compiles one RBAC filter config (typed config of envoy.filters.http.rbac*). */
 export function compileRbac(name: string, config: Obj): HttpFilter {
-  const where = new Where(name, "");
+  const where = new ConfigPath(FILTER_CONFIG, name, "");
   const o = object(config, where, ["rules", "rulesStatPrefix", "shadowRulesStatPrefix", "trackPerRuleStats"]);
   // No rules: Envoy applies no policy at all.
   if (o.rules === undefined) return { name, decode: () => CONTINUE };

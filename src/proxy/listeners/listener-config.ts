@@ -5,7 +5,7 @@
 // xDS client NACKs), never ignored.
 
 import type * as tls from "node:tls";
-import { ListenerInvalidError } from "../../errors.js";
+import { ConfigPath, isObj, LISTENER, onlyFields, type Obj } from "../config-reader.js";
 import type { EnvoyResource, FilterChainRef } from "../contracts.js";
 import { type CertificateMaterial, type SanMatcher, type SecureContextCache, type ServingCertificate } from "./tls-contexts.js";
 
@@ -82,7 +82,7 @@ export interface CompiledListener {
   readonly chains: ReadonlyMap<string, CompiledChain>;
 }
 
-const LISTENER_FIELDS = new Set([
+const LISTENER_FIELDS: readonly string[] = [
   "name",
   "address",
   "filterChains",
@@ -97,32 +97,17 @@ const LISTENER_FIELDS = new Set([
   "drainType",
   "enableReusePort",
   "bindToPort",
-]);
-const CHAIN_FIELDS = new Set(["name", "filterChainMatch", "filters", "transportSocket", "metadata"]);
-const MATCH_FIELDS = new Set(["serverNames", "transportProtocol"]);
-const DOWNSTREAM_TLS_FIELDS = new Set(["@type", "commonTlsContext", "requireClientCertificate", "requireSni"]);
-const COMMON_TLS_FIELDS = new Set(["tlsParams", "tlsCertificates", "tlsCertificateSdsSecretConfigs", "validationContext", "validationContextSdsSecretConfig", "combinedValidationContext", "alpnProtocols"]);
-const TLS_PARAMS_FIELDS = new Set(["tlsMinimumProtocolVersion", "tlsMaximumProtocolVersion", "cipherSuites", "ecdhCurves"]);
-const VALIDATION_FIELDS = new Set(["trustedCa", "matchTypedSubjectAltNames"]);
+];
+const CHAIN_FIELDS: readonly string[] = ["name", "filterChainMatch", "filters", "transportSocket", "metadata"];
+const MATCH_FIELDS: readonly string[] = ["serverNames", "transportProtocol"];
+const DOWNSTREAM_TLS_FIELDS: readonly string[] = ["@type", "commonTlsContext", "requireClientCertificate", "requireSni"];
+const COMMON_TLS_FIELDS: readonly string[] = ["tlsParams", "tlsCertificates", "tlsCertificateSdsSecretConfigs", "validationContext", "validationContextSdsSecretConfig", "combinedValidationContext", "alpnProtocols"];
+const TLS_PARAMS_FIELDS: readonly string[] = ["tlsMinimumProtocolVersion", "tlsMaximumProtocolVersion", "cipherSuites", "ecdhCurves"];
+const VALIDATION_FIELDS: readonly string[] = ["trustedCa", "matchTypedSubjectAltNames"];
 const TLS_VERSIONS: Record<string, tls.SecureVersion | undefined> = { TLS_AUTO: undefined, TLSv1_0: "TLSv1", TLSv1_1: "TLSv1.1", TLSv1_2: "TLSv1.2", TLSv1_3: "TLSv1.3" };
 const SAN_PREFIX: Record<string, string> = { URI: "URI:", DNS: "DNS:", EMAIL: "email:", IP_ADDRESS: "IP Address:" };
 const ALPN = new Set(["h2", "http/1.1"]);
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-class Ctx {
-  constructor(readonly listener: string) {}
-  fail(field: string, reason: string): never {
-    throw new ListenerInvalidError(this.listener, field, reason);
-  }
-  onlyFields(o: Obj, allowed: ReadonlySet<string>, where: string): void {
-    for (const k of Object.keys(o)) if (!allowed.has(k)) this.fail(`${where}.${k}`, "not supported by the proxy");
-  }
-}
 
 /** Envoy Duration ({ seconds, nanos }, seconds possibly a string) -> milliseconds. */
 export function durationMs(d: unknown): number | undefined {
@@ -144,24 +129,24 @@ export function isApiListener(resource: EnvoyResource): boolean {
 
 export function compileListener(resource: EnvoyResource, secrets: ReadonlyMap<string, EnvoyResource>, contexts: SecureContextCache): CompiledListener {
   const name = typeof resource.name === "string" ? resource.name : "";
-  const c: Ctx = new Ctx(name || "(unnamed)");
-  if (!name) c.fail("name", "required");
-  c.onlyFields(resource, LISTENER_FIELDS, "listener");
-  if (wrapped(resource.bindToPort) === false) c.fail("bindToPort", "listeners that do not bind are not supported");
+  const c = new ConfigPath(LISTENER, name || "(unnamed)");
+  if (!name) return c.at("name").fail("required");
+  onlyFields(resource, c.at("listener"), LISTENER_FIELDS);
+  if (wrapped(resource.bindToPort) === false) return c.at("bindToPort").fail("listeners that do not bind are not supported");
 
   const sa = isObj(resource.address) ? resource.address.socketAddress : undefined;
-  if (!isObj(sa)) c.fail("address.socketAddress", "required (pipes and internal addresses are not supported)");
+  if (!isObj(sa)) return c.at("address.socketAddress").fail("required (pipes and internal addresses are not supported)");
   const host = sa.address;
   const port = Number(sa.portValue ?? 0);
-  if (typeof host !== "string" || host === "") c.fail("address.socketAddress.address", "required");
-  if (!Number.isInteger(port) || port < 0 || port > 65535) c.fail("address.socketAddress.portValue", `invalid port ${String(sa.portValue)}`);
-  if (sa.protocol !== undefined && sa.protocol !== "TCP") c.fail("address.socketAddress.protocol", `${String(sa.protocol)} is not supported`);
-  if (sa.namedPort !== undefined || sa.resolverName !== undefined) c.fail("address.socketAddress", "named ports and resolvers are not supported");
-  if (sa.ipv4Compat !== undefined && sa.ipv4Compat !== false && host !== "::") c.fail("address.socketAddress.ipv4Compat", "only meaningful on ::");
+  if (typeof host !== "string" || host === "") return c.at("address.socketAddress.address").fail("required");
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return c.at("address.socketAddress.portValue").fail(`invalid port ${String(sa.portValue)}`);
+  if (sa.protocol !== undefined && sa.protocol !== "TCP") return c.at("address.socketAddress.protocol").fail(`${String(sa.protocol)} is not supported`);
+  if (sa.namedPort !== undefined || sa.resolverName !== undefined) return c.at("address.socketAddress").fail("named ports and resolvers are not supported");
+  if (sa.ipv4Compat !== undefined && sa.ipv4Compat !== false && host !== "::") return c.at("address.socketAddress.ipv4Compat").fail("only meaningful on ::");
 
   for (const [i, f] of (Array.isArray(resource.listenerFilters) ? resource.listenerFilters : []).entries()) {
     const fname = isObj(f) ? f.name : undefined;
-    if (typeof fname !== "string" || !LISTENER_FILTERS.has(fname)) c.fail(`listenerFilters[${i}].name`, `${String(fname)} is not supported`);
+    if (typeof fname !== "string" || !LISTENER_FILTERS.has(fname)) return c.at("listenerFilters").at(i).at("name").fail(`${String(fname)} is not supported`);
   }
   const filtersTimeout = durationMs(resource.listenerFiltersTimeout);
 
@@ -172,18 +157,18 @@ export function compileListener(resource: EnvoyResource, secrets: ReadonlyMap<st
   const tlsByName = new Map<string, CompiledChain>();
   const tlsByWildcard = new Map<string, CompiledChain>();
 
-  const add = (raw: unknown, where: string, isDefault: boolean): void => {
-    if (!isObj(raw)) c.fail(where, "must be an object");
+  const add = (raw: unknown, where: ConfigPath, isDefault: boolean): void => {
+    if (!isObj(raw)) return where.fail("must be an object");
     const chain = compileChain(c, name, raw, where, secrets, contexts);
-    if (chains.has(chain.name)) c.fail(`${where}.name`, `duplicate filter chain name ${chain.name}`);
+    if (chains.has(chain.name)) return where.at("name").fail(`duplicate filter chain name ${chain.name}`);
     chains.set(chain.name, chain);
     const match = isObj(raw.filterChainMatch) ? raw.filterChainMatch : {};
     const serverNames = Array.isArray(match.serverNames) ? (match.serverNames as unknown[]).map((s) => String(s).toLowerCase()) : [];
     if (chain.tls === undefined) {
-      if (serverNames.length > 0) c.fail(`${where}.filterChainMatch.serverNames`, "server names need a TLS transport socket");
+      if (serverNames.length > 0) return where.at("filterChainMatch.serverNames").fail("server names need a TLS transport socket");
       if (plaintext) {
         if (isDefault) return; // the default chain only catches what no chain matched
-        c.fail(where, `a second plaintext filter chain (after ${plaintext.name}) has the same match`);
+        where.fail(`a second plaintext filter chain (after ${plaintext.name}) has the same match`);
       }
       plaintext = chain;
       return;
@@ -191,22 +176,22 @@ export function compileListener(resource: EnvoyResource, secrets: ReadonlyMap<st
     if (serverNames.length === 0) {
       if (tlsDefault) {
         if (isDefault) return;
-        c.fail(where, `a second TLS filter chain without server names (after ${tlsDefault.name})`);
+        where.fail(`a second TLS filter chain without server names (after ${tlsDefault.name})`);
       }
       tlsDefault = chain;
       return;
     }
     for (const sn of serverNames) {
       const [map, key] = sn.startsWith("*.") ? [tlsByWildcard, sn.slice(1)] : [tlsByName, sn];
-      if (sn.includes("*", sn.startsWith("*.") ? 1 : 0)) c.fail(`${where}.filterChainMatch.serverNames`, `unsupported wildcard ${sn}`);
+      if (sn.includes("*", sn.startsWith("*.") ? 1 : 0)) return where.at("filterChainMatch.serverNames").fail(`unsupported wildcard ${sn}`);
       const other = map.get(key);
-      if (other) c.fail(`${where}.filterChainMatch.serverNames`, `${sn} is also matched by filter chain ${other.name}`);
+      if (other) return where.at("filterChainMatch.serverNames").fail(`${sn} is also matched by filter chain ${other.name}`);
       map.set(key, chain);
     }
   };
-  chainResources.forEach((raw, i) => add(raw, `filterChains[${i}]`, false));
-  if (resource.defaultFilterChain !== undefined) add(resource.defaultFilterChain, "defaultFilterChain", true);
-  if (chains.size === 0) c.fail("filterChains", "at least one filter chain is required");
+  chainResources.forEach((raw, i) => add(raw, c.at("filterChains").at(i), false));
+  if (resource.defaultFilterChain !== undefined) add(resource.defaultFilterChain, c.at("defaultFilterChain"), true);
+  if (chains.size === 0) return c.at("filterChains").fail("at least one filter chain is required");
 
   return {
     name,
@@ -233,51 +218,51 @@ function shortestHeadersTimeout(chains: Iterable<CompiledChain>): number {
   return ms > 0 ? ms : DEFAULT_LIMITS.headersTimeoutMs;
 }
 
-function compileChain(c: Ctx, listenerName: string, raw: Obj, where: string, secrets: ReadonlyMap<string, EnvoyResource>, contexts: SecureContextCache): CompiledChain {
-  c.onlyFields(raw, CHAIN_FIELDS, where);
-  const chainName = typeof raw.name === "string" && raw.name !== "" ? raw.name : where;
+function compileChain(c: ConfigPath, listenerName: string, raw: Obj, where: ConfigPath, secrets: ReadonlyMap<string, EnvoyResource>, contexts: SecureContextCache): CompiledChain {
+  onlyFields(raw, where, CHAIN_FIELDS);
+  const chainName = typeof raw.name === "string" && raw.name !== "" ? raw.name : where.path;
   const match = raw.filterChainMatch;
   if (match !== undefined) {
-    if (!isObj(match)) c.fail(`${where}.filterChainMatch`, "must be an object");
-    c.onlyFields(match, MATCH_FIELDS, `${where}.filterChainMatch`);
+    if (!isObj(match)) return where.at("filterChainMatch").fail("must be an object");
+    onlyFields(match, where.at("filterChainMatch"), MATCH_FIELDS);
   }
   const transport = isObj(match) ? match.transportProtocol : undefined;
-  if (transport !== undefined && transport !== "" && transport !== "tls" && transport !== "raw_buffer") c.fail(`${where}.filterChainMatch.transportProtocol`, `${String(transport)} is not supported`);
+  if (transport !== undefined && transport !== "" && transport !== "tls" && transport !== "raw_buffer") return where.at("filterChainMatch.transportProtocol").fail(`${String(transport)} is not supported`);
 
   const filters = Array.isArray(raw.filters) ? raw.filters : [];
-  if (filters.length !== 1) c.fail(`${where}.filters`, "exactly one network filter (the HTTP connection manager) is supported");
+  if (filters.length !== 1) return where.at("filters").fail("exactly one network filter (the HTTP connection manager) is supported");
   const filter = filters[0];
-  if (!isObj(filter) || filter.name !== HCM_NAME) c.fail(`${where}.filters[0].name`, `${String(isObj(filter) ? filter.name : filter)} is not supported`);
+  if (!isObj(filter) || filter.name !== HCM_NAME) return where.at("filters").at(0).at("name").fail(`${String(isObj(filter) ? filter.name : filter)} is not supported`);
   const hcm = filter.typedConfig;
-  if (!isObj(hcm) || hcm["@type"] !== HCM_TYPE) c.fail(`${where}.filters[0].typedConfig`, "must be an HttpConnectionManager");
+  if (!isObj(hcm) || hcm["@type"] !== HCM_TYPE) return where.at("filters").at(0).at("typedConfig").fail("must be an HttpConnectionManager");
 
   let chainTls: ChainTls | undefined;
   if (raw.transportSocket !== undefined) {
-    chainTls = compileTls(c, raw.transportSocket, `${where}.transportSocket`, secrets, contexts);
+    chainTls = compileTls(c, raw.transportSocket, where.at("transportSocket"), secrets, contexts);
   } else if (transport === "tls") {
-    c.fail(`${where}.transportSocket`, "TLS passthrough is not supported: a tls chain needs a DownstreamTlsContext");
+    where.at("transportSocket").fail("TLS passthrough is not supported: a tls chain needs a DownstreamTlsContext");
   }
-  if (chainTls && transport === "raw_buffer") c.fail(`${where}.filterChainMatch.transportProtocol`, "raw_buffer with a TLS transport socket");
+  if (chainTls && transport === "raw_buffer") return where.at("filterChainMatch.transportProtocol").fail("raw_buffer with a TLS transport socket");
 
   const codec = hcm.codecType ?? "AUTO";
-  if (codec !== "AUTO" && codec !== "HTTP1" && codec !== "HTTP2") c.fail(`${where}.filters[0].typedConfig.codecType`, `${String(codec)} is not supported`);
+  if (codec !== "AUTO" && codec !== "HTTP1" && codec !== "HTTP2") return where.at("filters").at(0).at("typedConfig.codecType").fail(`${String(codec)} is not supported`);
   return {
     name: chainName,
     ref: { listenerName, chainName, hcm },
     tls: chainTls,
-    limits: limitsOf(c, hcm, `${where}.filters[0].typedConfig`),
+    limits: limitsOf(hcm, where.at("filters").at(0).at("typedConfig")),
     codec,
   };
 }
 
-function limitsOf(c: Ctx, hcm: Obj, where: string): HttpLimits {
+function limitsOf(hcm: Obj, where: ConfigPath): HttpLimits {
   const common = isObj(hcm.commonHttpProtocolOptions) ? hcm.commonHttpProtocolOptions : {};
   const kb = wrapped(hcm.maxRequestHeadersKb);
   const maxHeaderBytes = kb === undefined ? DEFAULT_LIMITS.maxHeaderBytes : Number(kb) * 1024;
-  if (!Number.isInteger(maxHeaderBytes) || maxHeaderBytes <= 0) c.fail(`${where}.maxRequestHeadersKb`, `invalid value ${String(kb)}`);
+  if (!Number.isInteger(maxHeaderBytes) || maxHeaderBytes <= 0) return where.at("maxRequestHeadersKb").fail(`invalid value ${String(kb)}`);
   const count = wrapped(common.maxHeadersCount);
   const maxHeadersCount = count === undefined ? DEFAULT_LIMITS.maxHeadersCount : Number(count);
-  if (!Number.isInteger(maxHeadersCount) || maxHeadersCount <= 0) c.fail(`${where}.commonHttpProtocolOptions.maxHeadersCount`, `invalid value ${String(count)}`);
+  if (!Number.isInteger(maxHeadersCount) || maxHeadersCount <= 0) return where.at("commonHttpProtocolOptions.maxHeadersCount").fail(`invalid value ${String(count)}`);
   const requestTimeoutMs = durationMs(hcm.requestTimeout) ?? DEFAULT_LIMITS.requestTimeoutMs;
   let headersTimeoutMs = durationMs(hcm.requestHeadersTimeout) ?? DEFAULT_LIMITS.headersTimeoutMs;
   // Node requires the headers timeout not to exceed the whole-request timeout.
@@ -287,18 +272,18 @@ function limitsOf(c: Ctx, hcm: Obj, where: string): HttpLimits {
   let maxConcurrentStreams = DEFAULT_LIMITS.maxConcurrentStreams;
   if (hcm.http2ProtocolOptions !== undefined) {
     const h2 = isObj(hcm.http2ProtocolOptions) ? hcm.http2ProtocolOptions : {};
-    c.onlyFields(h2, H2_OPTION_FIELDS, `${where}.http2ProtocolOptions`);
+    onlyFields(h2, where.at("http2ProtocolOptions"), H2_OPTION_FIELDS);
     const mcs = wrapped(h2.maxConcurrentStreams);
     if (mcs !== undefined) {
       maxConcurrentStreams = Number(mcs);
-      if (!Number.isInteger(maxConcurrentStreams) || maxConcurrentStreams < 1 || maxConcurrentStreams > 2 ** 31 - 1) c.fail(`${where}.http2ProtocolOptions.maxConcurrentStreams`, `invalid value ${String(mcs)}`);
+      if (!Number.isInteger(maxConcurrentStreams) || maxConcurrentStreams < 1 || maxConcurrentStreams > 2 ** 31 - 1) return where.at("http2ProtocolOptions.maxConcurrentStreams").fail(`invalid value ${String(mcs)}`);
     }
   }
-  return { maxHeaderBytes, maxHeadersCount, headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, streamIdleTimeoutMs, maxConcurrentStreams, upgradeTypes: upgradeTypesOf(c, hcm.upgradeConfigs, `${where}.upgradeConfigs`) };
+  return { maxHeaderBytes, maxHeadersCount, headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, streamIdleTimeoutMs, maxConcurrentStreams, upgradeTypes: upgradeTypesOf(hcm.upgradeConfigs, where.at("upgradeConfigs")) };
 }
 
-const H2_OPTION_FIELDS = new Set(["maxConcurrentStreams"]);
-const UPGRADE_FIELDS = new Set(["upgradeType", "enabled"]);
+const H2_OPTION_FIELDS: readonly string[] = ["maxConcurrentStreams"];
+const UPGRADE_FIELDS: readonly string[] = ["upgradeType", "enabled"];
 /** RFC 9110 §7.8: protocol-name ["/" protocol-version], tokens. */
 const PROTOCOL_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+(\/[!#$%&'*+.^_`|~0-9a-z-]+)?$/;
 
@@ -307,63 +292,63 @@ const PROTOCOL_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+(\/[!#$%&'*+.^_`|~0-9a-z-]+)?$/;
  * after the request went through the chain's HTTP filters; CONNECT (a different
  * mechanism) and per-upgrade filter chains are not supported.
  */
-function upgradeTypesOf(c: Ctx, v: unknown, where: string): readonly string[] {
+function upgradeTypesOf(v: unknown, where: ConfigPath): readonly string[] {
   if (v === undefined) return DEFAULT_LIMITS.upgradeTypes;
-  if (!Array.isArray(v)) c.fail(where, "must be a list");
+  if (!Array.isArray(v)) return where.fail("must be a list");
   const out: string[] = [];
   v.forEach((u: unknown, i) => {
-    const w = `${where}[${i}]`;
-    if (!isObj(u)) c.fail(w, "must be an object");
-    if (Array.isArray(u.filters) && u.filters.length > 0) c.fail(`${w}.filters`, "per-upgrade filter chains are not supported (the chain's HTTP filters apply)");
-    for (const k of Object.keys(u)) if (k !== "filters" && !UPGRADE_FIELDS.has(k)) c.fail(`${w}.${k}`, "not supported by the proxy");
+    const w = where.at(i);
+    if (!isObj(u)) return w.fail("must be an object");
+    if (Array.isArray(u.filters) && u.filters.length > 0) return w.at("filters").fail("per-upgrade filter chains are not supported (the chain's HTTP filters apply)");
+    for (const k of Object.keys(u)) if (k !== "filters" && !UPGRADE_FIELDS.includes(k)) return w.at(k).fail("not supported by the proxy");
     const type = typeof u.upgradeType === "string" ? u.upgradeType.toLowerCase() : "";
-    if (type === "") c.fail(`${w}.upgradeType`, "required");
-    if (type === "connect") c.fail(`${w}.upgradeType`, "CONNECT is not supported");
-    if (!PROTOCOL_NAME.test(type)) c.fail(`${w}.upgradeType`, `${String(u.upgradeType)} is not a protocol name`);
+    if (type === "") return w.at("upgradeType").fail("required");
+    if (type === "connect") return w.at("upgradeType").fail("CONNECT is not supported");
+    if (!PROTOCOL_NAME.test(type)) return w.at("upgradeType").fail(`${String(u.upgradeType)} is not a protocol name`);
     if (wrapped(u.enabled) !== false && !out.includes(type)) out.push(type);
   });
   return out;
 }
 
-function compileTls(c: Ctx, ts: unknown, where: string, secrets: ReadonlyMap<string, EnvoyResource>, contexts: SecureContextCache): ChainTls {
-  if (!isObj(ts) || ts.name !== TLS_TRANSPORT) c.fail(`${where}.name`, `${String(isObj(ts) ? ts.name : ts)} is not supported`);
+function compileTls(c: ConfigPath, ts: unknown, where: ConfigPath, secrets: ReadonlyMap<string, EnvoyResource>, contexts: SecureContextCache): ChainTls {
+  if (!isObj(ts) || ts.name !== TLS_TRANSPORT) return where.at("name").fail(`${String(isObj(ts) ? ts.name : ts)} is not supported`);
   const dtc = ts.typedConfig;
-  if (!isObj(dtc) || dtc["@type"] !== DOWNSTREAM_TLS_TYPE) c.fail(`${where}.typedConfig`, "must be a DownstreamTlsContext");
-  c.onlyFields(dtc, DOWNSTREAM_TLS_FIELDS, `${where}.typedConfig`);
-  const w = `${where}.typedConfig.commonTlsContext`;
+  if (!isObj(dtc) || dtc["@type"] !== DOWNSTREAM_TLS_TYPE) return where.at("typedConfig").fail("must be a DownstreamTlsContext");
+  onlyFields(dtc, where.at("typedConfig"), DOWNSTREAM_TLS_FIELDS);
+  const w = where.at("typedConfig.commonTlsContext");
   const common = isObj(dtc.commonTlsContext) ? dtc.commonTlsContext : {};
-  c.onlyFields(common, COMMON_TLS_FIELDS, w);
+  onlyFields(common, w, COMMON_TLS_FIELDS);
 
   const params = isObj(common.tlsParams) ? common.tlsParams : {};
-  c.onlyFields(params, TLS_PARAMS_FIELDS, `${w}.tlsParams`);
+  onlyFields(params, w.at("tlsParams"), TLS_PARAMS_FIELDS);
   const minName = String(params.tlsMinimumProtocolVersion ?? "TLS_AUTO");
   const maxName = String(params.tlsMaximumProtocolVersion ?? "TLS_AUTO");
-  if (!(minName in TLS_VERSIONS)) c.fail(`${w}.tlsParams.tlsMinimumProtocolVersion`, `unknown version ${minName}`);
-  if (!(maxName in TLS_VERSIONS)) c.fail(`${w}.tlsParams.tlsMaximumProtocolVersion`, `unknown version ${maxName}`);
+  if (!(minName in TLS_VERSIONS)) return w.at("tlsParams.tlsMinimumProtocolVersion").fail(`unknown version ${minName}`);
+  if (!(maxName in TLS_VERSIONS)) return w.at("tlsParams.tlsMaximumProtocolVersion").fail(`unknown version ${maxName}`);
   const minVersion = TLS_VERSIONS[minName] ?? "TLSv1.2";
   const maxVersion = TLS_VERSIONS[maxName];
-  const ciphers = listParam(c, params.cipherSuites, `${w}.tlsParams.cipherSuites`);
-  const ecdhCurve = listParam(c, params.ecdhCurves, `${w}.tlsParams.ecdhCurves`);
+  const ciphers = listParam(params.cipherSuites, w.at("tlsParams.cipherSuites"));
+  const ecdhCurve = listParam(params.ecdhCurves, w.at("tlsParams.ecdhCurves"));
 
   const alpnRaw = Array.isArray(common.alpnProtocols) ? (common.alpnProtocols as unknown[]).map(String) : [];
-  for (const p of alpnRaw) if (!ALPN.has(p)) c.fail(`${w}.alpnProtocols`, `${p} is not supported (h2, http/1.1)`);
+  for (const p of alpnRaw) if (!ALPN.has(p)) return w.at("alpnProtocols").fail(`${p} is not supported (h2, http/1.1)`);
 
   // Certificates: SDS references first, then inline ones.
-  const materials: { material: CertificateMaterial; where: string }[] = [];
+  const materials: { material: CertificateMaterial; where: ConfigPath }[] = [];
   for (const [i, ref] of (Array.isArray(common.tlsCertificateSdsSecretConfigs) ? common.tlsCertificateSdsSecretConfigs : []).entries()) {
-    const f = `${w}.tlsCertificateSdsSecretConfigs[${i}]`;
+    const f = w.at("tlsCertificateSdsSecretConfigs").at(i);
     const secretName = isObj(ref) ? ref.name : undefined;
-    if (typeof secretName !== "string") c.fail(`${f}.name`, "required");
+    if (typeof secretName !== "string") return f.at("name").fail("required");
     const secret = secrets.get(secretName);
-    if (!secret) c.fail(f, `secret ${secretName} is not known`);
-    if (!isObj(secret.tlsCertificate)) c.fail(f, `secret ${secretName} holds no tlsCertificate`);
-    materials.push({ material: certificateMaterial(c, secret.tlsCertificate, `secret ${secretName}`), where: `secret ${secretName}` });
+    if (!secret) return f.fail(`secret ${secretName} is not known`);
+    if (!isObj(secret.tlsCertificate)) return f.fail(`secret ${secretName} holds no tlsCertificate`);
+    materials.push({ material: certificateMaterial(secret.tlsCertificate, c.at(`secret ${secretName}`)), where: c.at(`secret ${secretName}`) });
   }
   for (const [i, inline] of (Array.isArray(common.tlsCertificates) ? common.tlsCertificates : []).entries()) {
-    const f = `${w}.tlsCertificates[${i}]`;
-    materials.push({ material: certificateMaterial(c, inline, f), where: f });
+    const f = w.at("tlsCertificates").at(i);
+    materials.push({ material: certificateMaterial(inline, f), where: f });
   }
-  if (materials.length === 0) c.fail(w, "no certificate (tlsCertificateSdsSecretConfigs or tlsCertificates)");
+  if (materials.length === 0) return w.fail("no certificate (tlsCertificateSdsSecretConfigs or tlsCertificates)");
 
   // Client certificate validation.
   let validation: Obj | undefined;
@@ -372,36 +357,36 @@ function compileTls(c: Ctx, ts: unknown, where: string, secrets: ReadonlyMap<str
   let sdsRef = common.validationContextSdsSecretConfig;
   if (common.combinedValidationContext !== undefined) {
     const combined = isObj(common.combinedValidationContext) ? common.combinedValidationContext : {};
-    c.onlyFields(combined, new Set(["defaultValidationContext", "validationContextSdsSecretConfig"]), `${w}.combinedValidationContext`);
+    onlyFields(combined, w.at("combinedValidationContext"), ["defaultValidationContext", "validationContextSdsSecretConfig"]);
     validation = isObj(combined.defaultValidationContext) ? combined.defaultValidationContext : {};
     sdsRef = combined.validationContextSdsSecretConfig;
   }
   let trustedCaPem: string | undefined;
   if (validation) {
-    c.onlyFields(validation, VALIDATION_FIELDS, `${w}.validationContext`);
-    if (validation.trustedCa !== undefined) trustedCaPem = dataSource(c, validation.trustedCa, `${w}.validationContext.trustedCa`);
+    onlyFields(validation, w.at("validationContext"), VALIDATION_FIELDS);
+    if (validation.trustedCa !== undefined) trustedCaPem = dataSource(validation.trustedCa, w.at("validationContext.trustedCa"));
   }
   if (sdsRef !== undefined) {
     caSecretName = isObj(sdsRef) && typeof sdsRef.name === "string" ? sdsRef.name : undefined;
-    if (!caSecretName) c.fail(`${w}.validationContextSdsSecretConfig.name`, "required");
+    if (!caSecretName) return w.at("validationContextSdsSecretConfig.name").fail("required");
     const secret = secrets.get(caSecretName);
-    if (!secret) c.fail(`${w}.validationContextSdsSecretConfig`, `secret ${caSecretName} is not known`);
+    if (!secret) return w.at("validationContextSdsSecretConfig").fail(`secret ${caSecretName} is not known`);
     const vc = secret.validationContext;
-    if (!isObj(vc)) c.fail(`${w}.validationContextSdsSecretConfig`, `secret ${caSecretName} holds no validationContext`);
-    c.onlyFields(vc, VALIDATION_FIELDS, `secret ${caSecretName}.validationContext`);
-    if (vc.trustedCa === undefined) c.fail(`secret ${caSecretName}.validationContext.trustedCa`, "required");
-    trustedCaPem = dataSource(c, vc.trustedCa, `secret ${caSecretName}.validationContext.trustedCa`);
+    if (!isObj(vc)) return w.at("validationContextSdsSecretConfig").fail(`secret ${caSecretName} holds no validationContext`);
+    onlyFields(vc, c.at(`secret ${caSecretName}`).at("validationContext"), VALIDATION_FIELDS);
+    if (vc.trustedCa === undefined) return c.at(`secret ${caSecretName}`).at("validationContext.trustedCa").fail("required");
+    trustedCaPem = dataSource(vc.trustedCa, c.at(`secret ${caSecretName}`).at("validationContext.trustedCa"));
     if (vc.matchTypedSubjectAltNames !== undefined && validation?.matchTypedSubjectAltNames === undefined) validation = { ...(validation ?? {}), matchTypedSubjectAltNames: vc.matchTypedSubjectAltNames };
   }
-  const sanMatchers = validation?.matchTypedSubjectAltNames !== undefined ? sanMatchersOf(c, validation.matchTypedSubjectAltNames, `${w}.validationContext.matchTypedSubjectAltNames`) : undefined;
+  const sanMatchers = validation?.matchTypedSubjectAltNames !== undefined ? sanMatchersOf(validation.matchTypedSubjectAltNames, w.at("validationContext.matchTypedSubjectAltNames")) : undefined;
   const requireCert = wrapped(dtc.requireClientCertificate) === true;
-  if ((requireCert || sanMatchers) && trustedCaPem === undefined) c.fail(`${where}.typedConfig.requireClientCertificate`, "client certificates need a validation context with trusted CAs");
+  if ((requireCert || sanMatchers) && trustedCaPem === undefined) return where.at("typedConfig.requireClientCertificate").fail("client certificates need a validation context with trusted CAs");
 
   const certificates = materials.map(({ material, where: mw }) => {
     try {
       return contexts.get({ certificate: material, trustedCaPem, minVersion, maxVersion, ciphers, ecdhCurve });
     } catch (err) {
-      return c.fail(mw, `unusable TLS material: ${(err as Error).message}`);
+      return mw.fail(`unusable TLS material: ${(err as Error).message}`);
     }
   });
   return {
@@ -414,42 +399,42 @@ function compileTls(c: Ctx, ts: unknown, where: string, secrets: ReadonlyMap<str
   };
 }
 
-function listParam(c: Ctx, v: unknown, where: string): string | undefined {
+function listParam(v: unknown, where: ConfigPath): string | undefined {
   if (v === undefined) return undefined;
   if (!Array.isArray(v) || v.length === 0) return undefined;
   const items = v.map(String);
-  for (const s of items) if (/[[\]|]/.test(s)) c.fail(where, `equal-preference groups (${s}) are not supported`);
+  for (const s of items) if (/[[\]|]/.test(s)) return where.fail(`equal-preference groups (${s}) are not supported`);
   return items.join(":");
 }
 
-function certificateMaterial(c: Ctx, tc: unknown, where: string): CertificateMaterial {
-  if (!isObj(tc)) c.fail(where, "must be a TlsCertificate");
-  c.onlyFields(tc, new Set(["certificateChain", "privateKey"]), where);
-  return { chainPem: dataSource(c, tc.certificateChain, `${where}.certificateChain`), keyPem: dataSource(c, tc.privateKey, `${where}.privateKey`) };
+function certificateMaterial(tc: unknown, where: ConfigPath): CertificateMaterial {
+  if (!isObj(tc)) return where.fail("must be a TlsCertificate");
+  onlyFields(tc, where, ["certificateChain", "privateKey"]);
+  return { chainPem: dataSource(tc.certificateChain, where.at("certificateChain")), keyPem: dataSource(tc.privateKey, where.at("privateKey")) };
 }
 
 /** Envoy DataSource: inline only (a proxy reading files named by the control plane would be a hole). */
-function dataSource(c: Ctx, ds: unknown, where: string): string {
-  if (!isObj(ds)) c.fail(where, "required");
+function dataSource(ds: unknown, where: ConfigPath): string {
+  if (!isObj(ds)) return where.fail("required");
   if (typeof ds.inlineString === "string") return ds.inlineString;
   if (typeof ds.inlineBytes === "string") return Buffer.from(ds.inlineBytes, "base64").toString("utf8");
   if (ds.inlineBytes instanceof Uint8Array) return Buffer.from(ds.inlineBytes).toString("utf8");
-  return c.fail(where, "only inlineString and inlineBytes are supported");
+  return where.fail("only inlineString and inlineBytes are supported");
 }
 
-function sanMatchersOf(c: Ctx, v: unknown, where: string): SanMatcher[] {
-  if (!Array.isArray(v)) c.fail(where, "must be a list");
+function sanMatchersOf(v: unknown, where: ConfigPath): SanMatcher[] {
+  if (!Array.isArray(v)) return where.fail("must be a list");
   return v.map((m, i) => {
-    const f = `${where}[${i}]`;
-    if (!isObj(m)) c.fail(f, "must be an object");
+    const f = where.at(i);
+    if (!isObj(m)) return f.fail("must be an object");
     const prefix = SAN_PREFIX[String(m.sanType)];
-    if (!prefix) c.fail(`${f}.sanType`, `${String(m.sanType)} is not supported`);
-    if (m.oid !== undefined) c.fail(`${f}.oid`, "not supported");
+    if (!prefix) return f.at("sanType").fail(`${String(m.sanType)} is not supported`);
+    if (m.oid !== undefined) return f.at("oid").fail("not supported");
     const matcher = isObj(m.matcher) ? m.matcher : {};
     const ignoreCase = matcher.ignoreCase === true;
     for (const kind of ["exact", "prefix", "suffix", "contains"] as const) {
       if (typeof matcher[kind] === "string") return { prefix, kind, value: matcher[kind], ignoreCase };
     }
-    return c.fail(`${f}.matcher`, "only exact, prefix, suffix and contains matchers are supported");
+    return f.at("matcher").fail("only exact, prefix, suffix and contains matchers are supported");
   });
 }

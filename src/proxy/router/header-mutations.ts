@@ -7,7 +7,7 @@
 // weighted cluster) when the configuration is compiled.
 
 import type { HeaderMap } from "../contracts.js";
-import { bool, boolValue, list, msg, onlyFields, optStr, str, type Msg, type Where } from "./fields.js";
+import { bool, list, object, optStr, str, wrappedBool, type ConfigPath, type Obj } from "../config-reader.js";
 import type { HeaderMutations, HeaderOp, HeaderValuePart, HeaderValueTemplate, HeaderVars } from "./route-decision.js";
 
 export const NO_MUTATIONS: HeaderMutations = Object.freeze({ ops: Object.freeze([]) as readonly HeaderOp[] });
@@ -23,43 +23,42 @@ const APPEND_ACTIONS: Record<string, HeaderOp["op"]> = {
 };
 
 /** `<side>HeadersToRemove` then `<side>HeadersToAdd` of one message. */
-export function levelOps(m: Msg, side: "request" | "response", where: Where, path: string): LevelOps {
+export function levelOps(m: Obj, side: "request" | "response", where: ConfigPath): LevelOps {
   const ops: HeaderOp[] = [];
-  const at = (f: string) => (path ? `${path}.${f}` : f);
-  list(m[`${side}HeadersToRemove`], where, at(`${side}HeadersToRemove`)).forEach((n, i) => {
-    const name = checkName(str(n, where, `${at(`${side}HeadersToRemove`)}[${i}]`), where, `${at(`${side}HeadersToRemove`)}[${i}]`);
+  const removes = where.at(`${side}HeadersToRemove`);
+  list(m[`${side}HeadersToRemove`], removes).forEach((n, i) => {
+    const name = checkName(str(n, removes.at(i)), removes.at(i));
     ops.push({ op: "remove", name });
   });
-  list(m[`${side}HeadersToAdd`], where, at(`${side}HeadersToAdd`)).forEach((v, i) => ops.push(headerValueOption(v, where, `${at(`${side}HeadersToAdd`)}[${i}]`)));
+  const adds = where.at(`${side}HeadersToAdd`);
+  list(m[`${side}HeadersToAdd`], adds).forEach((v, i) => ops.push(headerValueOption(v, adds.at(i))));
   return ops;
 }
 
-function headerValueOption(v: unknown, where: Where, path: string): HeaderOp {
-  const m = msg(v, where, path);
-  onlyFields(m, where, path, ["header", "append", "appendAction", "keepEmptyValue"]);
-  const h = msg(m.header, where, `${path}.header`);
-  onlyFields(h, where, `${path}.header`, ["key", "value", "rawValue"]);
-  const name = checkName(str(h.key, where, `${path}.header.key`), where, `${path}.header.key`);
-  let raw = optStr(h.value, where, `${path}.header.value`);
+function headerValueOption(v: unknown, where: ConfigPath): HeaderOp {
+  const m = object(v, where, ["header", "append", "appendAction", "keepEmptyValue"]);
+  const h = object(m.header, where.at("header"), ["key", "value", "rawValue"]);
+  const name = checkName(str(h.key, where.at("header.key")), where.at("header.key"));
+  let raw = optStr(h.value, where.at("header.value"));
   if (h.rawValue !== undefined) {
-    if (raw !== undefined) where.fail(`${path}.header`, "value and rawValue are both set");
-    raw = Buffer.from(str(h.rawValue, where, `${path}.header.rawValue`), "base64").toString("latin1");
+    if (raw !== undefined) where.at("header").fail("value and rawValue are both set");
+    raw = Buffer.from(str(h.rawValue, where.at("header.rawValue")), "base64").toString("latin1");
   }
-  const append = boolValue(m.append, where, `${path}.append`);
-  if (append !== undefined && m.appendAction !== undefined) where.fail(path, "append and appendAction are both set");
+  const append = wrappedBool(m.append, where.at("append"));
+  if (append !== undefined && m.appendAction !== undefined) where.fail("append and appendAction are both set");
   let op: HeaderOp["op"] = "append";
   if (m.appendAction !== undefined) {
-    const a = APPEND_ACTIONS[str(m.appendAction, where, `${path}.appendAction`)];
-    if (!a) where.fail(`${path}.appendAction`, `unknown action ${JSON.stringify(m.appendAction)}`);
+    const a = APPEND_ACTIONS[str(m.appendAction, where.at("appendAction"))];
+    if (!a) return where.at("appendAction").fail(`unknown action ${JSON.stringify(m.appendAction)}`);
     op = a;
   } else if (append === false) op = "set";
-  return { op, name, value: template(raw ?? "", where, `${path}.header.value`), keepEmptyValue: bool(m.keepEmptyValue, where, `${path}.keepEmptyValue`) } as HeaderOp;
+  return { op, name, value: template(raw ?? "", where.at("header.value")), keepEmptyValue: bool(m.keepEmptyValue, where.at("keepEmptyValue")) } as HeaderOp;
 }
 
-function checkName(raw: string, where: Where, path: string): string {
+function checkName(raw: string, where: ConfigPath): string {
   const name = raw.toLowerCase();
-  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) where.fail(path, `${JSON.stringify(raw)} is not a valid header name (pseudo-headers cannot be modified)`);
-  if (name === "host") where.fail(path, "the host header cannot be modified this way (use a host rewrite)");
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) where.fail(`${JSON.stringify(raw)} is not a valid header name (pseudo-headers cannot be modified)`);
+  if (name === "host") where.fail("the host header cannot be modified this way (use a host rewrite)");
   return name;
 }
 
@@ -74,7 +73,7 @@ const VARIABLES = new Set([
 ]);
 
 /** Envoy's header value syntax: `%VAR%` variables, `%%` a literal percent sign. */
-export function template(value: string, where: Where, path: string): HeaderValueTemplate {
+export function template(value: string, where: ConfigPath): HeaderValueTemplate {
   if (!value.includes("%")) return value;
   const parts: HeaderValuePart[] = [];
   let text = "";
@@ -92,14 +91,14 @@ export function template(value: string, where: Where, path: string): HeaderValue
       continue;
     }
     const end = value.indexOf("%", i + 1);
-    if (end < 0) where.fail(path, `unterminated variable in ${JSON.stringify(value)}`);
+    if (end < 0) where.fail(`unterminated variable in ${JSON.stringify(value)}`);
     const variable = value.slice(i + 1, end);
     const req = /^REQ\(([^)]+)\)$/.exec(variable);
     if (text) parts.push(text);
     text = "";
     if (req) parts.push({ variable: "REQ", header: req[1]!.toLowerCase() });
     else if (VARIABLES.has(variable)) parts.push({ variable: variable as Exclude<Extract<HeaderValuePart, object>["variable"], "REQ"> });
-    else where.fail(path, `variable %${variable}% is not supported`);
+    else where.fail(`variable %${variable}% is not supported`);
     i = end + 1;
   }
   if (text) parts.push(text);

@@ -3,7 +3,7 @@
 // picking, path rewriting and redirect locations.
 
 import type { EnvoyResource, HeaderMap, RetryPolicy } from "../contracts.js";
-import { bool, boolValue, durationMs, int, list, msg, onlyFields, optStr, str, u32Value, type Msg, type Where } from "./fields.js";
+import { anyObject, bool, list, nonNegativeDurationMs, numeric, object, onlyFields, optStr, str, wrappedBool, wrappedNumeric, type ConfigPath, type Obj } from "../config-reader.js";
 import { mergeLevels, type LevelOps, levelOps } from "./header-mutations.js";
 import { Re2Error, regexRewrite } from "./re2.js";
 import type {
@@ -68,17 +68,17 @@ const FILTER_CONFIG_TYPE = "type.googleapis.com/envoy.config.route.v3.FilterConf
 // ---- shared pieces ---------------------------------------------------------------------
 
 /** typedPerFilterConfig (Any values; FilterConfig wrappers, as gRPC-form tables carry, unwrapped). */
-export function filterConfigs(v: unknown, where: Where, path: string): Record<string, EnvoyResource> | undefined {
+export function filterConfigs(v: unknown, where: ConfigPath): Record<string, EnvoyResource> | undefined {
   if (v === undefined) return undefined;
-  const m = msg(v, where, path);
+  const m = anyObject(v, where);
   const out: Record<string, EnvoyResource> = {};
   for (const [name, raw] of Object.entries(m)) {
-    const at = `${path}[${JSON.stringify(name)}]`;
-    const any = msg(raw, where, at);
-    if (typeof any["@type"] !== "string") where.fail(at, "expected a typed config (@type)");
+    const at = where.key(name);
+    const any = anyObject(raw, at);
+    if (typeof any["@type"] !== "string") at.fail("expected a typed config (@type)");
     if (any["@type"] === FILTER_CONFIG_TYPE) {
-      onlyFields(any, where, at, ["@type", "config", "isOptional"]);
-      out[name] = msg(any.config, where, `${at}.config`);
+      onlyFields(any, at, ["@type", "config", "isOptional"]);
+      out[name] = anyObject(any.config, at.at("config"));
     } else {
       out[name] = any;
     }
@@ -93,49 +93,45 @@ export function mergeFilterConfigs(general: Readonly<Record<string, EnvoyResourc
   return Object.freeze({ ...general, ...specific });
 }
 
-export function mirrorPolicies(v: unknown, where: Where, path: string): RequestMirror[] {
-  return list(v, where, path).map((raw, i) => {
-    const at = `${path}[${i}]`;
-    const m = msg(raw, where, at);
-    onlyFields(m, where, at, ["cluster", "runtimeFraction", "disableShadowHostSuffixAppend"], ["traceSampled"]);
-    const cluster = str(m.cluster, where, `${at}.cluster`);
-    if (cluster === "") where.fail(`${at}.cluster`, "must not be empty");
+export function mirrorPolicies(v: unknown, where: ConfigPath): RequestMirror[] {
+  return list(v, where).map((raw, i) => {
+    const at = where.at(i);
+    const m = object(raw, at, ["cluster", "runtimeFraction", "disableShadowHostSuffixAppend"], ["traceSampled"]);
+    const cluster = str(m.cluster, at.at("cluster"));
+    if (cluster === "") at.at("cluster").fail("must not be empty");
     let fraction = 1;
     if (m.runtimeFraction !== undefined) {
-      const rf = msg(m.runtimeFraction, where, `${at}.runtimeFraction`);
+      const rf = anyObject(m.runtimeFraction, at.at("runtimeFraction"));
       // No runtime here: the default value is the value.
-      onlyFields(rf, where, `${at}.runtimeFraction`, ["defaultValue"], ["runtimeKey"]);
-      const dv = msg(rf.defaultValue ?? {}, where, `${at}.runtimeFraction.defaultValue`);
-      onlyFields(dv, where, `${at}.runtimeFraction.defaultValue`, ["numerator", "denominator"]);
-      const denominator = DENOMINATORS[str(dv.denominator ?? "HUNDRED", where, `${at}.runtimeFraction.defaultValue.denominator`)];
-      if (!denominator) where.fail(`${at}.runtimeFraction.defaultValue.denominator`, `unknown denominator ${JSON.stringify(dv.denominator)}`);
-      fraction = Math.min(1, int(dv.numerator, where, `${at}.runtimeFraction.defaultValue.numerator`) / denominator);
+      onlyFields(rf, at.at("runtimeFraction"), ["defaultValue"], ["runtimeKey"]);
+      const dv = object(rf.defaultValue ?? {}, at.at("runtimeFraction.defaultValue"), ["numerator", "denominator"]);
+      const denominator = DENOMINATORS[str(dv.denominator ?? "HUNDRED", at.at("runtimeFraction.defaultValue.denominator"))];
+      if (!denominator) return at.at("runtimeFraction.defaultValue.denominator").fail(`unknown denominator ${JSON.stringify(dv.denominator)}`);
+      fraction = Math.min(1, numeric(dv.numerator, at.at("runtimeFraction.defaultValue.numerator")) / denominator);
     }
-    return Object.freeze({ cluster, fraction, shadowHostSuffix: !bool(m.disableShadowHostSuffixAppend, where, `${at}.disableShadowHostSuffixAppend`) });
+    return Object.freeze({ cluster, fraction, shadowHostSuffix: !bool(m.disableShadowHostSuffixAppend, at.at("disableShadowHostSuffixAppend")) });
   });
 }
 
-export function retryPolicy(v: unknown, where: Where, path: string): RetryPolicy {
-  const m = msg(v, where, path);
-  onlyFields(m, where, path, ["retryOn", "numRetries", "perTryTimeout", "retriableStatusCodes", "retryBackOff"]);
-  const retryOn = [...new Set((optStr(m.retryOn, where, `${path}.retryOn`) ?? "").split(",").map((s) => s.trim()).filter(Boolean))];
-  for (const c of retryOn) if (!RETRY_ON.has(c)) where.fail(`${path}.retryOn`, `retry condition ${JSON.stringify(c)} is not supported`);
-  const numRetries = u32Value(m.numRetries, where, `${path}.numRetries`) ?? 1;
-  const perTry = m.perTryTimeout === undefined ? 0 : durationMs(m.perTryTimeout, where, `${path}.perTryTimeout`);
-  const codes = list(m.retriableStatusCodes, where, `${path}.retriableStatusCodes`).map((c, i) => {
-    const n = int(c, where, `${path}.retriableStatusCodes[${i}]`);
-    if (n < 100 || n > 599) where.fail(`${path}.retriableStatusCodes[${i}]`, `${n} is not an HTTP status`);
+export function retryPolicy(v: unknown, where: ConfigPath): RetryPolicy {
+  const m = object(v, where, ["retryOn", "numRetries", "perTryTimeout", "retriableStatusCodes", "retryBackOff"]);
+  const retryOn = [...new Set((optStr(m.retryOn, where.at("retryOn")) ?? "").split(",").map((s) => s.trim()).filter(Boolean))];
+  for (const c of retryOn) if (!RETRY_ON.has(c)) where.at("retryOn").fail(`retry condition ${JSON.stringify(c)} is not supported`);
+  const numRetries = wrappedNumeric(m.numRetries, where.at("numRetries")) ?? 1;
+  const perTry = m.perTryTimeout === undefined ? 0 : nonNegativeDurationMs(m.perTryTimeout, where.at("perTryTimeout"));
+  const codes = list(m.retriableStatusCodes, where.at("retriableStatusCodes")).map((c, i) => {
+    const n = numeric(c, where.at("retriableStatusCodes").at(i));
+    if (n < 100 || n > 599) where.at("retriableStatusCodes").at(i).fail(`${n} is not an HTTP status`);
     return n;
   });
   let base = DEFAULT_BACKOFF_BASE_MS;
   let max = base * 10;
   if (m.retryBackOff !== undefined) {
-    const b = msg(m.retryBackOff, where, `${path}.retryBackOff`);
-    onlyFields(b, where, `${path}.retryBackOff`, ["baseInterval", "maxInterval"]);
-    base = durationMs(b.baseInterval, where, `${path}.retryBackOff.baseInterval`);
-    if (base <= 0) where.fail(`${path}.retryBackOff.baseInterval`, "must be greater than zero");
-    max = b.maxInterval === undefined ? base * 10 : durationMs(b.maxInterval, where, `${path}.retryBackOff.maxInterval`);
-    if (max < base) where.fail(`${path}.retryBackOff.maxInterval`, "must not be less than baseInterval");
+    const b = object(m.retryBackOff, where.at("retryBackOff"), ["baseInterval", "maxInterval"]);
+    base = nonNegativeDurationMs(b.baseInterval, where.at("retryBackOff.baseInterval"));
+    if (base <= 0) where.at("retryBackOff.baseInterval").fail("must be greater than zero");
+    max = b.maxInterval === undefined ? base * 10 : nonNegativeDurationMs(b.maxInterval, where.at("retryBackOff.maxInterval"));
+    if (max < base) where.at("retryBackOff.maxInterval").fail("must not be less than baseInterval");
   }
   return Object.freeze({
     retryOn: Object.freeze(retryOn),
@@ -147,25 +143,23 @@ export function retryPolicy(v: unknown, where: Where, path: string): RetryPolicy
   });
 }
 
-function rewriteRegex(v: unknown, where: Where, path: string): PathRewrite {
-  const m = msg(v, where, path);
-  onlyFields(m, where, path, ["pattern", "substitution"]);
-  const p = msg(m.pattern, where, `${path}.pattern`);
-  onlyFields(p, where, `${path}.pattern`, ["regex"], ["googleRe2"]);
-  const source = str(p.regex, where, `${path}.pattern.regex`);
+function rewriteRegex(v: unknown, where: ConfigPath): PathRewrite {
+  const m = object(v, where, ["pattern", "substitution"]);
+  const p = object(m.pattern, where.at("pattern"), ["regex"], ["googleRe2"]);
+  const source = str(p.regex, where.at("pattern.regex"));
   try {
-    return { kind: "regex", ...regexRewrite(source, str(m.substitution ?? "", where, `${path}.substitution`)) };
+    return { kind: "regex", ...regexRewrite(source, str(m.substitution ?? "", where.at("substitution"))) };
   } catch (e) {
-    if (e instanceof Re2Error) where.fail(path, `${JSON.stringify(source)}: ${e.message}`);
+    if (e instanceof Re2Error) where.fail(`${JSON.stringify(source)}: ${e.message}`);
     throw e;
   }
 }
 
 /** prefixRewrite / regexRewrite of a RouteAction or RedirectAction. */
-function pathRewriteOf(m: Msg, matched: MatchedLength, where: Where, path: string): PathRewrite | undefined {
-  if (m.prefixRewrite !== undefined && m.regexRewrite !== undefined) where.fail(path, "prefixRewrite and regexRewrite are both set");
-  if (m.prefixRewrite !== undefined) return { kind: "prefix", replace: matched, value: str(m.prefixRewrite, where, `${path}.prefixRewrite`) };
-  if (m.regexRewrite !== undefined) return rewriteRegex(m.regexRewrite, where, `${path}.regexRewrite`);
+function pathRewriteOf(m: Obj, matched: MatchedLength, where: ConfigPath): PathRewrite | undefined {
+  if (m.prefixRewrite !== undefined && m.regexRewrite !== undefined) where.fail("prefixRewrite and regexRewrite are both set");
+  if (m.prefixRewrite !== undefined) return { kind: "prefix", replace: matched, value: str(m.prefixRewrite, where.at("prefixRewrite")) };
+  if (m.regexRewrite !== undefined) return rewriteRegex(m.regexRewrite, where.at("regexRewrite"));
   return undefined;
 }
 
@@ -232,76 +226,73 @@ class WeightedPicker implements ClusterPicker {
   }
 }
 
-export function forwardDecision(route: Msg, routeName: string, matched: MatchedLength, inherited: Inherited, where: Where): ForwardDecision {
-  const a = msg(route.route, where, "route");
-  onlyFields(a, where, "route", ROUTE_ACTION_FIELDS);
-  if (a.priority !== undefined && a.priority !== "DEFAULT") where.fail("route.priority", `${JSON.stringify(a.priority)} is not supported`);
-  const routeReq = levelOps(route, "request", where, "");
-  const routeResp = levelOps(route, "response", where, "");
+export function forwardDecision(route: Obj, routeName: string, matched: MatchedLength, inherited: Inherited, where: ConfigPath): ForwardDecision {
+  const a = object(route.route, where.at("route"), ROUTE_ACTION_FIELDS);
+  if (a.priority !== undefined && a.priority !== "DEFAULT") where.at("route.priority").fail(`${JSON.stringify(a.priority)} is not supported`);
+  const routeReq = levelOps(route, "request", where);
+  const routeResp = levelOps(route, "response", where);
   const requestHeaders = mergeLevels([routeReq, ...inherited.requestLevels], inherited.mostSpecificWins);
   const responseHeaders = mergeLevels([routeResp, ...inherited.responseLevels], inherited.mostSpecificWins);
-  const filterConfig = mergeFilterConfigs(inherited.filterConfig, filterConfigs(route.typedPerFilterConfig, where, "typedPerFilterConfig"));
+  const filterConfig = mergeFilterConfigs(inherited.filterConfig, filterConfigs(route.typedPerFilterConfig, where.at("typedPerFilterConfig")));
 
   let hostRewrite: HostRewrite | undefined;
-  if (a.hostRewriteLiteral !== undefined) hostRewrite = { kind: "literal", value: str(a.hostRewriteLiteral, where, "route.hostRewriteLiteral") };
-  if (boolValue(a.autoHostRewrite, where, "route.autoHostRewrite")) {
-    if (hostRewrite) where.fail("route", "hostRewriteLiteral and autoHostRewrite are both set");
+  if (a.hostRewriteLiteral !== undefined) hostRewrite = { kind: "literal", value: str(a.hostRewriteLiteral, where.at("route.hostRewriteLiteral")) };
+  if (wrappedBool(a.autoHostRewrite, where.at("route.autoHostRewrite"))) {
+    if (hostRewrite) where.at("route").fail("hostRewriteLiteral and autoHostRewrite are both set");
     hostRewrite = { kind: "auto" };
   }
 
   let clusters: ClusterPicker;
-  if ((a.cluster === undefined) === (a.weightedClusters === undefined)) where.fail("route", "exactly one of cluster and weightedClusters is required");
+  if ((a.cluster === undefined) === (a.weightedClusters === undefined)) where.at("route").fail("exactly one of cluster and weightedClusters is required");
   if (a.cluster !== undefined) {
-    const name = str(a.cluster, where, "route.cluster");
-    if (name === "") where.fail("route.cluster", "must not be empty");
+    const name = str(a.cluster, where.at("route.cluster"));
+    if (name === "") where.at("route.cluster").fail("must not be empty");
     clusters = new SinglePicker(Object.freeze({ name, weight: 1, requestHeaders, responseHeaders, filterConfig, hostRewrite }));
   } else {
-    const wc = msg(a.weightedClusters, where, "route.weightedClusters");
-    onlyFields(wc, where, "route.weightedClusters", ["clusters", "totalWeight"]);
-    const targets = list(wc.clusters, where, "route.weightedClusters.clusters").map((raw, i) => {
-      const at = `route.weightedClusters.clusters[${i}]`;
-      const c = msg(raw, where, at);
-      onlyFields(c, where, at, ["name", "weight", "requestHeadersToAdd", "requestHeadersToRemove", "responseHeadersToAdd", "responseHeadersToRemove", "typedPerFilterConfig", "hostRewriteLiteral"]);
-      const name = str(c.name, where, `${at}.name`);
-      if (name === "") where.fail(`${at}.name`, "must not be empty");
-      const own = optStr(c.hostRewriteLiteral, where, `${at}.hostRewriteLiteral`);
-      const req = levelOps(c, "request", where, at);
-      const resp = levelOps(c, "response", where, at);
-      const fc = filterConfigs(c.typedPerFilterConfig, where, `${at}.typedPerFilterConfig`);
+    const wc = object(a.weightedClusters, where.at("route.weightedClusters"), ["clusters", "totalWeight"]);
+    const targets = list(wc.clusters, where.at("route.weightedClusters.clusters")).map((raw, i) => {
+      const at = where.at("route.weightedClusters.clusters").at(i);
+      const c = object(raw, at, ["name", "weight", "requestHeadersToAdd", "requestHeadersToRemove", "responseHeadersToAdd", "responseHeadersToRemove", "typedPerFilterConfig", "hostRewriteLiteral"]);
+      const name = str(c.name, at.at("name"));
+      if (name === "") at.at("name").fail("must not be empty");
+      const own = optStr(c.hostRewriteLiteral, at.at("hostRewriteLiteral"));
+      const req = levelOps(c, "request", at);
+      const resp = levelOps(c, "response", at);
+      const fc = filterConfigs(c.typedPerFilterConfig, at.at("typedPerFilterConfig"));
       return Object.freeze({
         name,
-        weight: u32Value(c.weight, where, `${at}.weight`) ?? 0,
+        weight: wrappedNumeric(c.weight, at.at("weight")) ?? 0,
         requestHeaders: req.length === 0 ? requestHeaders : mergeLevels([req, routeReq, ...inherited.requestLevels], inherited.mostSpecificWins),
         responseHeaders: resp.length === 0 ? responseHeaders : mergeLevels([resp, routeResp, ...inherited.responseLevels], inherited.mostSpecificWins),
         filterConfig: mergeFilterConfigs(filterConfig, fc),
         hostRewrite: own !== undefined ? ({ kind: "literal", value: own } as const) : hostRewrite,
       });
     });
-    if (targets.length === 0) where.fail("route.weightedClusters.clusters", "at least one cluster is required");
+    if (targets.length === 0) where.at("route.weightedClusters.clusters").fail("at least one cluster is required");
     const total = targets.reduce((s, t) => s + t.weight, 0);
-    if (total <= 0) where.fail("route.weightedClusters", "the weights must add up to more than zero");
-    const declared = u32Value(wc.totalWeight, where, "route.weightedClusters.totalWeight");
-    if (declared !== undefined && declared !== total) where.fail("route.weightedClusters.totalWeight", `is ${declared} but the weights add up to ${total}`);
+    if (total <= 0) where.at("route.weightedClusters").fail("the weights must add up to more than zero");
+    const declared = wrappedNumeric(wc.totalWeight, where.at("route.weightedClusters.totalWeight"));
+    if (declared !== undefined && declared !== total) where.at("route.weightedClusters.totalWeight").fail(`is ${declared} but the weights add up to ${total}`);
     clusters = targets.length === 1 ? new SinglePicker(targets[0]!) : new WeightedPicker(targets, total, inherited.random);
   }
 
   let clusterNotFoundStatus = 503;
   if (a.clusterNotFoundResponseCode !== undefined) {
-    const code = NOT_FOUND_CODES[str(a.clusterNotFoundResponseCode, where, "route.clusterNotFoundResponseCode")];
-    if (code === undefined) where.fail("route.clusterNotFoundResponseCode", `unknown code ${JSON.stringify(a.clusterNotFoundResponseCode)}`);
+    const code = NOT_FOUND_CODES[str(a.clusterNotFoundResponseCode, where.at("route.clusterNotFoundResponseCode"))];
+    if (code === undefined) return where.at("route.clusterNotFoundResponseCode").fail(`unknown code ${JSON.stringify(a.clusterNotFoundResponseCode)}`);
     clusterNotFoundStatus = code;
   }
-  const mirrors = a.requestMirrorPolicies !== undefined ? mirrorPolicies(a.requestMirrorPolicies, where, "route.requestMirrorPolicies") : [];
-  const rateLimits = list(a.rateLimits, where, "route.rateLimits").map((r, i) => msg(r, where, `route.rateLimits[${i}]`));
+  const mirrors = a.requestMirrorPolicies !== undefined ? mirrorPolicies(a.requestMirrorPolicies, where.at("route.requestMirrorPolicies")) : [];
+  const rateLimits = list(a.rateLimits, where.at("route.rateLimits")).map((r, i) => anyObject(r, where.at("route.rateLimits").at(i)));
   return Object.freeze({
     kind: "forward",
     routeName,
     virtualHostName: inherited.virtualHostName,
     clusters,
     clusterNotFoundStatus,
-    timeoutMs: a.timeout === undefined ? DEFAULT_TIMEOUT_MS : durationMs(a.timeout, where, "route.timeout"),
-    retry: a.retryPolicy !== undefined ? retryPolicy(a.retryPolicy, where, "route.retryPolicy") : inherited.retry,
-    pathRewrite: pathRewriteOf(a, matched, where, "route"),
+    timeoutMs: a.timeout === undefined ? DEFAULT_TIMEOUT_MS : nonNegativeDurationMs(a.timeout, where.at("route.timeout")),
+    retry: a.retryPolicy !== undefined ? retryPolicy(a.retryPolicy, where.at("route.retryPolicy")) : inherited.retry,
+    pathRewrite: pathRewriteOf(a, matched, where.at("route")),
     hostRewrite,
     mirrors: Object.freeze(mirrors.length > 0 ? mirrors : inherited.mirrors),
     requestHeaders,
@@ -314,17 +305,15 @@ export function forwardDecision(route: Msg, routeName: string, matched: MatchedL
 
 // ---- direct response -------------------------------------------------------------------
 
-export function directDecision(route: Msg, routeName: string, inherited: Inherited, where: Where): DirectDecision {
-  const d = msg(route.directResponse, where, "directResponse");
-  onlyFields(d, where, "directResponse", ["status", "body"]);
-  const status = int(d.status, where, "directResponse.status");
-  if (status < 200 || status > 599) where.fail("directResponse.status", `${status} is not a status a direct response may use (200-599)`);
+export function directDecision(route: Obj, routeName: string, inherited: Inherited, where: ConfigPath): DirectDecision {
+  const d = object(route.directResponse, where.at("directResponse"), ["status", "body"]);
+  const status = numeric(d.status, where.at("directResponse.status"));
+  if (status < 200 || status > 599) where.at("directResponse.status").fail(`${status} is not a status a direct response may use (200-599)`);
   let body: string | undefined;
   if (d.body !== undefined) {
-    const b = msg(d.body, where, "directResponse.body");
-    onlyFields(b, where, "directResponse.body", ["inlineString", "inlineBytes"]);
-    if (b.inlineString !== undefined) body = str(b.inlineString, where, "directResponse.body.inlineString");
-    else if (b.inlineBytes !== undefined) body = Buffer.from(str(b.inlineBytes, where, "directResponse.body.inlineBytes"), "base64").toString("utf8");
+    const b = object(d.body, where.at("directResponse.body"), ["inlineString", "inlineBytes"]);
+    if (b.inlineString !== undefined) body = str(b.inlineString, where.at("directResponse.body.inlineString"));
+    else if (b.inlineBytes !== undefined) body = Buffer.from(str(b.inlineBytes, where.at("directResponse.body.inlineBytes")), "base64").toString("utf8");
   }
   const headers: HeaderMap = body !== undefined && body !== "" ? { "content-type": "text/plain" } : {};
   return Object.freeze({
@@ -335,14 +324,14 @@ export function directDecision(route: Msg, routeName: string, inherited: Inherit
     body,
     headers: Object.freeze(headers),
     responseHeaders: routeResponseHeaders(route, inherited, where),
-    filterConfig: mergeFilterConfigs(inherited.filterConfig, filterConfigs(route.typedPerFilterConfig, where, "typedPerFilterConfig")),
+    filterConfig: mergeFilterConfigs(inherited.filterConfig, filterConfigs(route.typedPerFilterConfig, where.at("typedPerFilterConfig"))),
   } satisfies DirectDecision);
 }
 
-function routeResponseHeaders(route: Msg, inherited: Inherited, where: Where): HeaderMutations {
+function routeResponseHeaders(route: Obj, inherited: Inherited, where: ConfigPath): HeaderMutations {
   // Request mutations are meaningless without an upstream request, but still validated.
-  levelOps(route, "request", where, "");
-  return mergeLevels([levelOps(route, "response", where, ""), ...inherited.responseLevels], inherited.mostSpecificWins);
+  levelOps(route, "request", where);
+  return mergeLevels([levelOps(route, "response", where), ...inherited.responseLevels], inherited.mostSpecificWins);
 }
 
 // ---- redirect --------------------------------------------------------------------------
@@ -362,24 +351,23 @@ export interface CompiledRedirect {
   readonly filterConfig: Readonly<Record<string, EnvoyResource>> | undefined;
 }
 
-export function compileRedirect(route: Msg, routeName: string, matched: MatchedLength, inherited: Inherited, where: Where): CompiledRedirect {
-  const r = msg(route.redirect, where, "redirect");
-  onlyFields(r, where, "redirect", ["httpsRedirect", "schemeRedirect", "hostRedirect", "portRedirect", "pathRedirect", "prefixRewrite", "regexRewrite", "responseCode", "stripQuery"]);
-  let scheme = optStr(r.schemeRedirect, where, "redirect.schemeRedirect")?.toLowerCase();
-  if (bool(r.httpsRedirect, where, "redirect.httpsRedirect")) {
-    if (scheme !== undefined) where.fail("redirect", "httpsRedirect and schemeRedirect are both set");
+export function compileRedirect(route: Obj, routeName: string, matched: MatchedLength, inherited: Inherited, where: ConfigPath): CompiledRedirect {
+  const r = object(route.redirect, where.at("redirect"), ["httpsRedirect", "schemeRedirect", "hostRedirect", "portRedirect", "pathRedirect", "prefixRewrite", "regexRewrite", "responseCode", "stripQuery"]);
+  let scheme = optStr(r.schemeRedirect, where.at("redirect.schemeRedirect"))?.toLowerCase();
+  if (bool(r.httpsRedirect, where.at("redirect.httpsRedirect"))) {
+    if (scheme !== undefined) where.at("redirect").fail("httpsRedirect and schemeRedirect are both set");
     scheme = "https";
   }
-  if (scheme !== undefined && !/^[a-z][a-z0-9+.-]*$/.test(scheme)) where.fail("redirect.schemeRedirect", `${JSON.stringify(scheme)} is not a URL scheme`);
-  const port = r.portRedirect === undefined ? undefined : int(r.portRedirect, where, "redirect.portRedirect");
-  if (port !== undefined && (port < 1 || port > 65535)) where.fail("redirect.portRedirect", `${port} is not a port`);
+  if (scheme !== undefined && !/^[a-z][a-z0-9+.-]*$/.test(scheme)) where.at("redirect.schemeRedirect").fail(`${JSON.stringify(scheme)} is not a URL scheme`);
+  const port = r.portRedirect === undefined ? undefined : numeric(r.portRedirect, where.at("redirect.portRedirect"));
+  if (port !== undefined && (port < 1 || port > 65535)) where.at("redirect.portRedirect").fail(`${port} is not a port`);
   const paths = ["pathRedirect", "prefixRewrite", "regexRewrite"].filter((k) => r[k] !== undefined);
-  if (paths.length > 1) where.fail("redirect", `${paths.join(" and ")} are both set`);
-  const fullPath = optStr(r.pathRedirect, where, "redirect.pathRedirect");
+  if (paths.length > 1) where.at("redirect").fail(`${paths.join(" and ")} are both set`);
+  const fullPath = optStr(r.pathRedirect, where.at("redirect.pathRedirect"));
   let status = 301;
   if (r.responseCode !== undefined) {
-    const code = REDIRECT_CODES[str(r.responseCode, where, "redirect.responseCode")];
-    if (code === undefined) where.fail("redirect.responseCode", `unknown code ${JSON.stringify(r.responseCode)}`);
+    const code = REDIRECT_CODES[str(r.responseCode, where.at("redirect.responseCode"))];
+    if (code === undefined) return where.at("redirect.responseCode").fail(`unknown code ${JSON.stringify(r.responseCode)}`);
     status = code;
   }
   return Object.freeze({
@@ -387,13 +375,13 @@ export function compileRedirect(route: Msg, routeName: string, matched: MatchedL
     virtualHostName: inherited.virtualHostName,
     status,
     scheme,
-    host: optStr(r.hostRedirect, where, "redirect.hostRedirect")?.toLowerCase(),
+    host: optStr(r.hostRedirect, where.at("redirect.hostRedirect"))?.toLowerCase(),
     port,
     fullPath,
-    pathRewrite: pathRewriteOf(r, matched, where, "redirect"),
-    stripQuery: bool(r.stripQuery, where, "redirect.stripQuery"),
+    pathRewrite: pathRewriteOf(r, matched, where.at("redirect")),
+    stripQuery: bool(r.stripQuery, where.at("redirect.stripQuery")),
     responseHeaders: routeResponseHeaders(route, inherited, where),
-    filterConfig: mergeFilterConfigs(inherited.filterConfig, filterConfigs(route.typedPerFilterConfig, where, "typedPerFilterConfig")),
+    filterConfig: mergeFilterConfigs(inherited.filterConfig, filterConfigs(route.typedPerFilterConfig, where.at("typedPerFilterConfig"))),
   });
 }
 

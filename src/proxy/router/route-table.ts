@@ -9,7 +9,7 @@
 // route configuration, virtual host, route and field, so the xDS client can NACK it.
 
 import type { EnvoyResource, HeaderMap, RetryPolicy } from "../contracts.js";
-import { bool, boolValue, list, msg, onlyFields, optStr, str, Where, type Msg } from "./fields.js";
+import { anyObject, bool, ConfigPath, list, object, onlyFields, optStr, ROUTE_CONFIG, str, wrappedBool, type Obj } from "../config-reader.js";
 import { levelOps, mergeLevels } from "./header-mutations.js";
 import { literalPrefix } from "./re2.js";
 import {
@@ -169,11 +169,10 @@ function isGrpc(headers: HeaderMap): boolean {
 
 export function compileRouteConfiguration(rc: EnvoyResource, options: RouteTableOptions = {}): RouteTable {
   const name = typeof rc.name === "string" ? rc.name : "";
-  const top = new Where(`route configuration ${JSON.stringify(name)}`);
+  const top = new ConfigPath(ROUTE_CONFIG, `route configuration ${JSON.stringify(name)}`);
   onlyFields(
     rc,
     top,
-    "",
     [
       "name",
       "virtualHosts",
@@ -190,26 +189,26 @@ export function compileRouteConfiguration(rc: EnvoyResource, options: RouteTable
     ["validateClusters", "maxDirectResponseBodySizeBytes", "metadata"],
   );
   const table: TableLevel = {
-    mostSpecificWins: bool(rc.mostSpecificHeaderMutationsWins, top, "mostSpecificHeaderMutationsWins"),
-    request: levelOps(rc, "request", top, ""),
-    response: levelOps(rc, "response", top, ""),
-    filterConfig: filterConfigs(rc.typedPerFilterConfig, top, "typedPerFilterConfig"),
-    mirrors: mirrorPolicies(rc.requestMirrorPolicies, top, "requestMirrorPolicies"),
+    mostSpecificWins: bool(rc.mostSpecificHeaderMutationsWins, top.at("mostSpecificHeaderMutationsWins")),
+    request: levelOps(rc, "request", top),
+    response: levelOps(rc, "response", top),
+    filterConfig: filterConfigs(rc.typedPerFilterConfig, top.at("typedPerFilterConfig")),
+    mirrors: mirrorPolicies(rc.requestMirrorPolicies, top.at("requestMirrorPolicies")),
     random: options.random ?? Math.random,
   };
-  const hosts = new DomainIndex<CompiledVirtualHost>(bool(rc.ignorePortInHostMatching, top, "ignorePortInHostMatching"));
-  list(rc.virtualHosts, top, "virtualHosts").forEach((raw, i) => {
-    const vh = msg(raw, top, `virtualHosts[${i}]`);
+  const hosts = new DomainIndex<CompiledVirtualHost>(bool(rc.ignorePortInHostMatching, top.at("ignorePortInHostMatching")));
+  list(rc.virtualHosts, top.at("virtualHosts")).forEach((raw, i) => {
+    const vh = anyObject(raw, top.at("virtualHosts").at(i));
     const vhName = typeof vh.name === "string" ? vh.name : `#${i}`;
-    const where = new Where(`${top.text} virtual host ${JSON.stringify(vhName)}`);
-    const compiled = compileVirtualHost(vh, vhName, table, where, top.text);
-    const domains = list(vh.domains, where, "domains");
-    if (domains.length === 0) where.fail("domains", "at least one domain is required");
+    const where = new ConfigPath(ROUTE_CONFIG, `${top.subject} virtual host ${JSON.stringify(vhName)}`);
+    const compiled = compileVirtualHost(vh, vhName, table, where, top.subject);
+    const domains = list(vh.domains, where.at("domains"));
+    if (domains.length === 0) where.at("domains").fail("at least one domain is required");
     domains.forEach((d, j) => {
-      const domain = str(d, where, `domains[${j}]`);
-      if (domain === "") where.fail(`domains[${j}]`, "must not be empty");
-      if (domain.includes("*") && domain !== "*" && !domain.startsWith("*") && !domain.endsWith("*")) where.fail(`domains[${j}]`, `${JSON.stringify(domain)}: a wildcard must lead or end the domain`);
-      if (!hosts.add(domain, compiled)) where.fail(`domains[${j}]`, `${JSON.stringify(domain)} is already served by another virtual host`);
+      const domain = str(d, where.at("domains").at(j));
+      if (domain === "") where.at("domains").at(j).fail("must not be empty");
+      if (domain.includes("*") && domain !== "*" && !domain.startsWith("*") && !domain.endsWith("*")) where.at("domains").at(j).fail(`${JSON.stringify(domain)}: a wildcard must lead or end the domain`);
+      if (!hosts.add(domain, compiled)) where.at("domains").at(j).fail(`${JSON.stringify(domain)} is already served by another virtual host`);
     });
   });
   return new CompiledRouteTable(name, hosts);
@@ -224,31 +223,30 @@ interface TableLevel {
   readonly random: () => number;
 }
 
-function compileVirtualHost(vh: Msg, name: string, table: TableLevel, where: Where, tableText: string): CompiledVirtualHost {
+function compileVirtualHost(vh: Obj, name: string, table: TableLevel, where: ConfigPath, tableText: string): CompiledVirtualHost {
   onlyFields(
     vh,
     where,
-    "",
     ["name", "domains", "routes", "requireTls", "requestHeadersToAdd", "requestHeadersToRemove", "responseHeadersToAdd", "responseHeadersToRemove", "typedPerFilterConfig", "retryPolicy", "requestMirrorPolicies", "rateLimits"],
     // Statistics only.
     ["virtualClusters", "metadata"],
   );
-  const mirrors = mirrorPolicies(vh.requestMirrorPolicies, where, "requestMirrorPolicies");
-  const rateLimits = list(vh.rateLimits, where, "rateLimits").map((r, i) => msg(r, where, `rateLimits[${i}]`));
-  const retry: RetryPolicy | undefined = vh.retryPolicy === undefined ? undefined : retryPolicy(vh.retryPolicy, where, "retryPolicy");
+  const mirrors = mirrorPolicies(vh.requestMirrorPolicies, where.at("requestMirrorPolicies"));
+  const rateLimits = list(vh.rateLimits, where.at("rateLimits")).map((r, i) => anyObject(r, where.at("rateLimits").at(i)));
+  const retry: RetryPolicy | undefined = vh.retryPolicy === undefined ? undefined : retryPolicy(vh.retryPolicy, where.at("retryPolicy"));
   const inherited: Inherited = {
     virtualHostName: name,
     mostSpecificWins: table.mostSpecificWins,
-    requestLevels: [levelOps(vh, "request", where, ""), table.request],
-    responseLevels: [levelOps(vh, "response", where, ""), table.response],
-    filterConfig: mergeFilterConfigs(table.filterConfig, filterConfigs(vh.typedPerFilterConfig, where, "typedPerFilterConfig")),
+    requestLevels: [levelOps(vh, "request", where), table.request],
+    responseLevels: [levelOps(vh, "response", where), table.response],
+    filterConfig: mergeFilterConfigs(table.filterConfig, filterConfigs(vh.typedPerFilterConfig, where.at("typedPerFilterConfig"))),
     mirrors: mirrors.length > 0 ? mirrors : table.mirrors,
     retry,
     rateLimits: rateLimits.length > 0 ? Object.freeze(rateLimits) : undefined,
     random: table.random,
   };
   let requireTls: CompiledRedirect | undefined;
-  const tls = optStr(vh.requireTls, where, "requireTls") ?? "NONE";
+  const tls = optStr(vh.requireTls, where.at("requireTls")) ?? "NONE";
   if (tls === "ALL") {
     requireTls = Object.freeze({
       routeName: "",
@@ -264,31 +262,29 @@ function compileVirtualHost(vh: Msg, name: string, table: TableLevel, where: Whe
       filterConfig: inherited.filterConfig,
     });
   } else if (tls !== "NONE") {
-    where.fail("requireTls", `${tls} is not supported (NONE or ALL)`);
+    where.at("requireTls").fail(`${tls} is not supported (NONE or ALL)`);
   }
-  const routes = list(vh.routes, where, "routes").map((raw, i) => {
-    const r = msg(raw, where, `routes[${i}]`);
+  const routes = list(vh.routes, where.at("routes")).map((raw, i) => {
+    const r = anyObject(raw, where.at("routes").at(i));
     const routeName = typeof r.name === "string" && r.name !== "" ? r.name : `#${i}`;
-    const rw = new Where(`${tableText} virtual host ${JSON.stringify(name)} route ${i}${typeof r.name === "string" ? ` (${JSON.stringify(r.name)})` : ""}`);
+    const rw = new ConfigPath(ROUTE_CONFIG, `${tableText} virtual host ${JSON.stringify(name)} route ${i}${typeof r.name === "string" ? ` (${JSON.stringify(r.name)})` : ""}`);
     return compileRoute(r, routeName, inherited, rw);
   });
   return new CompiledVirtualHost(name, routes, requireTls);
 }
 
-function compileRoute(r: Msg, routeName: string, inherited: Inherited, where: Where): CompiledRoute {
+function compileRoute(r: Obj, routeName: string, inherited: Inherited, where: ConfigPath): CompiledRoute {
   onlyFields(
     r,
     where,
-    "",
     ["name", "match", "route", "redirect", "directResponse", "typedPerFilterConfig", "requestHeadersToAdd", "requestHeadersToRemove", "responseHeadersToAdd", "responseHeadersToRemove"],
     // Observability only.
     ["metadata", "decorator", "tracing", "statPrefix"],
   );
-  const m = msg(r.match, where, "match");
-  onlyFields(m, where, "match", ["prefix", "path", "safeRegex", "pathSeparatedPrefix", "caseSensitive", "headers", "queryParameters", "grpc"]);
+  const m = object(r.match, where.at("match"), ["prefix", "path", "safeRegex", "pathSeparatedPrefix", "caseSensitive", "headers", "queryParameters", "grpc"]);
   const specifiers = ["prefix", "path", "safeRegex", "pathSeparatedPrefix"].filter((k) => m[k] !== undefined);
-  if (specifiers.length !== 1) where.fail("match", "exactly one of prefix, path, safeRegex, pathSeparatedPrefix is required");
-  const caseSensitive = boolValue(m.caseSensitive, where, "match.caseSensitive") ?? true;
+  if (specifiers.length !== 1) where.at("match").fail("exactly one of prefix, path, safeRegex, pathSeparatedPrefix is required");
+  const caseSensitive = wrappedBool(m.caseSensitive, where.at("match.caseSensitive")) ?? true;
   const fold = (s: string): string => (caseSensitive ? s : s.toLowerCase());
   let pathKind: PathKind;
   let pathValue = "";
@@ -298,41 +294,41 @@ function compileRoute(r: Msg, routeName: string, inherited: Inherited, where: Wh
   switch (specifiers[0]) {
     case "prefix":
       pathKind = PathKind.Prefix;
-      literal = str(m.prefix, where, "match.prefix");
+      literal = str(m.prefix, where.at("match.prefix"));
       pathValue = fold(literal);
       matched = literal.length;
       break;
     case "path":
       pathKind = PathKind.Exact;
-      literal = str(m.path, where, "match.path");
+      literal = str(m.path, where.at("match.path"));
       pathValue = fold(literal);
       matched = -1;
       break;
     case "pathSeparatedPrefix":
       pathKind = PathKind.SeparatedPrefix;
-      literal = str(m.pathSeparatedPrefix, where, "match.pathSeparatedPrefix");
-      if (!/^[^?#]+[^?#/]$/.test(literal)) where.fail("match.pathSeparatedPrefix", `${JSON.stringify(literal)}: must not contain ? or # nor end with /`);
+      literal = str(m.pathSeparatedPrefix, where.at("match.pathSeparatedPrefix"));
+      if (!/^[^?#]+[^?#/]$/.test(literal)) where.at("match.pathSeparatedPrefix").fail(`${JSON.stringify(literal)}: must not contain ? or # nor end with /`);
       pathValue = fold(literal);
       matched = literal.length;
       break;
     default: {
       pathKind = PathKind.Regex;
-      regex = regexMatcher(m.safeRegex, where, "match.safeRegex");
-      literal = regex.flags.includes("i") ? "" : literalPrefix(str(msg(m.safeRegex, where, "match.safeRegex").regex, where, "match.safeRegex.regex"));
+      regex = regexMatcher(m.safeRegex, where.at("match.safeRegex"));
+      literal = regex.flags.includes("i") ? "" : literalPrefix(str(anyObject(m.safeRegex, where.at("match.safeRegex")).regex, where.at("match.safeRegex.regex")));
       pathValue = literal;
       matched = -1;
     }
   }
-  const headers = list(m.headers, where, "match.headers").map((h, i) => headerMatcher(h, where, `match.headers[${i}]`));
-  const query = list(m.queryParameters, where, "match.queryParameters").map((q, i) => queryMatcher(q, where, `match.queryParameters[${i}]`));
+  const headers = list(m.headers, where.at("match.headers")).map((h, i) => headerMatcher(h, where.at("match.headers").at(i)));
+  const query = list(m.queryParameters, where.at("match.queryParameters")).map((q, i) => queryMatcher(q, where.at("match.queryParameters").at(i)));
   let grpc = false;
   if (m.grpc !== undefined) {
-    onlyFields(msg(m.grpc, where, "match.grpc"), where, "match.grpc", []);
+    object(m.grpc, where.at("match.grpc"), []);
     grpc = true;
   }
 
   const actions = ["route", "redirect", "directResponse"].filter((k) => r[k] !== undefined);
-  if (actions.length !== 1) where.fail("action", "exactly one of route, redirect, directResponse is required");
+  if (actions.length !== 1) where.at("action").fail("exactly one of route, redirect, directResponse is required");
   let decision: ForwardDecision | DirectDecision | undefined;
   let redirect: CompiledRedirect | undefined;
   if (actions[0] === "route") decision = forwardDecision(r, routeName, matched, inherited, where);

@@ -1,39 +1,37 @@
 // StringMatcher, HeaderMatcher and QueryParameterMatcher compiled to predicates.
 
 import type { HeaderMap } from "../contracts.js";
-import { bool, int, msg, onlyFields, str, type Where } from "./fields.js";
+import { bool, numeric, object, str, type ConfigPath } from "../config-reader.js";
 import { fullMatchRegex, Re2Error } from "./re2.js";
 import type { RouteInput } from "./route-decision.js";
 
 export type StringPredicate = (value: string) => boolean;
 
 /** A RegexMatcher (`{ regex, googleRe2? }`) as a full-match RegExp. */
-export function regexMatcher(v: unknown, where: Where, path: string): RegExp {
-  const m = msg(v, where, path);
-  onlyFields(m, where, path, ["regex"], ["googleRe2"]);
-  const source = str(m.regex, where, `${path}.regex`);
+export function regexMatcher(v: unknown, where: ConfigPath): RegExp {
+  const m = object(v, where, ["regex"], ["googleRe2"]);
+  const source = str(m.regex, where.at("regex"));
   try {
     return fullMatchRegex(source);
   } catch (e) {
-    if (e instanceof Re2Error) where.fail(`${path}.regex`, `${JSON.stringify(source)}: ${e.message}`);
+    if (e instanceof Re2Error) where.at("regex").fail(`${JSON.stringify(source)}: ${e.message}`);
     throw e;
   }
 }
 
-export function stringMatcher(v: unknown, where: Where, path: string): StringPredicate {
-  const m = msg(v, where, path);
-  onlyFields(m, where, path, ["exact", "prefix", "suffix", "contains", "safeRegex", "ignoreCase"]);
-  const ignoreCase = bool(m.ignoreCase, where, `${path}.ignoreCase`);
+export function stringMatcher(v: unknown, where: ConfigPath): StringPredicate {
+  const m = object(v, where, ["exact", "prefix", "suffix", "contains", "safeRegex", "ignoreCase"]);
+  const ignoreCase = bool(m.ignoreCase, where.at("ignoreCase"));
   const kinds = ["exact", "prefix", "suffix", "contains", "safeRegex"].filter((k) => m[k] !== undefined);
-  if (kinds.length !== 1) where.fail(path, "exactly one of exact, prefix, suffix, contains, safeRegex is required");
+  if (kinds.length !== 1) where.fail("exactly one of exact, prefix, suffix, contains, safeRegex is required");
   const kind = kinds[0]!;
   if (kind === "safeRegex") {
     // Envoy: ignore_case has no effect on regular expressions.
-    const re = regexMatcher(m.safeRegex, where, `${path}.safeRegex`);
+    const re = regexMatcher(m.safeRegex, where.at("safeRegex"));
     return (s) => re.test(s);
   }
-  const raw = str(m[kind], where, `${path}.${kind}`);
-  if (kind !== "exact" && raw === "") where.fail(`${path}.${kind}`, "must not be empty");
+  const raw = str(m[kind], where.at(kind));
+  if (kind !== "exact" && raw === "") where.at(kind).fail("must not be empty");
   const p = ignoreCase ? raw.toLowerCase() : raw;
   const fold = (s: string): string => (ignoreCase ? s.toLowerCase() : s);
   switch (kind) {
@@ -50,7 +48,7 @@ export function stringMatcher(v: unknown, where: Where, path: string): StringPre
 
 // ---- headers --------------------------------------------------------------------------
 
-/** Where a header matcher reads its value: a request header, or a pseudo-header. */
+/** ConfigPath a header matcher reads its value: a request header, or a pseudo-header. */
 const Source = { Header: 0, Method: 1, Authority: 2, Path: 3, Scheme: 4 } as const;
 type Source = (typeof Source)[keyof typeof Source];
 
@@ -67,43 +65,41 @@ export interface HeaderCheck {
 
 const SOURCES: Record<string, Source> = { ":method": Source.Method, ":authority": Source.Authority, host: Source.Authority, ":path": Source.Path, ":scheme": Source.Scheme };
 
-export function headerMatcher(v: unknown, where: Where, path: string): HeaderCheck {
-  const m = msg(v, where, path);
-  onlyFields(m, where, path, ["name", "exactMatch", "safeRegexMatch", "rangeMatch", "presentMatch", "prefixMatch", "suffixMatch", "containsMatch", "stringMatch", "invertMatch", "treatMissingHeaderAsEmpty"]);
-  const name = str(m.name, where, `${path}.name`).toLowerCase();
-  if (name === "") where.fail(`${path}.name`, "must not be empty");
+export function headerMatcher(v: unknown, where: ConfigPath): HeaderCheck {
+  const m = object(v, where, ["name", "exactMatch", "safeRegexMatch", "rangeMatch", "presentMatch", "prefixMatch", "suffixMatch", "containsMatch", "stringMatch", "invertMatch", "treatMissingHeaderAsEmpty"]);
+  const name = str(m.name, where.at("name")).toLowerCase();
+  if (name === "") where.at("name").fail("must not be empty");
   const source = SOURCES[name] ?? Source.Header;
-  if (source === Source.Header && name.startsWith(":")) where.fail(`${path}.name`, `pseudo-header ${name} cannot be matched (only :method, :authority, :path, :scheme)`);
-  const invert = bool(m.invertMatch, where, `${path}.invertMatch`);
-  const missingAsEmpty = bool(m.treatMissingHeaderAsEmpty, where, `${path}.treatMissingHeaderAsEmpty`);
+  if (source === Source.Header && name.startsWith(":")) where.at("name").fail(`pseudo-header ${name} cannot be matched (only :method, :authority, :path, :scheme)`);
+  const invert = bool(m.invertMatch, where.at("invertMatch"));
+  const missingAsEmpty = bool(m.treatMissingHeaderAsEmpty, where.at("treatMissingHeaderAsEmpty"));
   let test: StringPredicate | undefined;
   let present = true;
-  if (m.stringMatch !== undefined) test = stringMatcher(m.stringMatch, where, `${path}.stringMatch`);
+  if (m.stringMatch !== undefined) test = stringMatcher(m.stringMatch, where.at("stringMatch"));
   else if (m.exactMatch !== undefined) {
-    const e = str(m.exactMatch, where, `${path}.exactMatch`);
+    const e = str(m.exactMatch, where.at("exactMatch"));
     test = (s) => s === e;
   } else if (m.safeRegexMatch !== undefined) {
-    const re = regexMatcher(m.safeRegexMatch, where, `${path}.safeRegexMatch`);
+    const re = regexMatcher(m.safeRegexMatch, where.at("safeRegexMatch"));
     test = (s) => re.test(s);
   } else if (m.prefixMatch !== undefined) {
-    const p = str(m.prefixMatch, where, `${path}.prefixMatch`);
+    const p = str(m.prefixMatch, where.at("prefixMatch"));
     test = (s) => s.startsWith(p);
   } else if (m.suffixMatch !== undefined) {
-    const p = str(m.suffixMatch, where, `${path}.suffixMatch`);
+    const p = str(m.suffixMatch, where.at("suffixMatch"));
     test = (s) => s.endsWith(p);
   } else if (m.containsMatch !== undefined) {
-    const p = str(m.containsMatch, where, `${path}.containsMatch`);
+    const p = str(m.containsMatch, where.at("containsMatch"));
     test = (s) => s.includes(p);
   } else if (m.rangeMatch !== undefined) {
-    const r = msg(m.rangeMatch, where, `${path}.rangeMatch`);
-    onlyFields(r, where, `${path}.rangeMatch`, ["start", "end"]);
-    const start = int(r.start, where, `${path}.rangeMatch.start`);
-    const end = int(r.end, where, `${path}.rangeMatch.end`);
-    if (end <= start) where.fail(`${path}.rangeMatch`, "end must be greater than start");
+    const r = object(m.rangeMatch, where.at("rangeMatch"), ["start", "end"]);
+    const start = numeric(r.start, where.at("rangeMatch.start"));
+    const end = numeric(r.end, where.at("rangeMatch.end"));
+    if (end <= start) where.at("rangeMatch").fail("end must be greater than start");
     // Envoy: the value must be a base-10 integer; start inclusive, end exclusive.
     test = (s) => /^-?[0-9]+$/.test(s) && Number(s) >= start && Number(s) < end;
   } else if (m.presentMatch !== undefined) {
-    present = bool(m.presentMatch, where, `${path}.presentMatch`);
+    present = bool(m.presentMatch, where.at("presentMatch"));
   }
   // Neither: Envoy treats a bare name as "present".
   return { source, name, test, present, invert, missingAsEmpty };
@@ -148,13 +144,12 @@ export interface QueryCheck {
   readonly test: StringPredicate | undefined;
 }
 
-export function queryMatcher(v: unknown, where: Where, path: string): QueryCheck {
-  const m = msg(v, where, path);
-  onlyFields(m, where, path, ["name", "stringMatch", "presentMatch"]);
-  const name = str(m.name, where, `${path}.name`);
-  if (name === "") where.fail(`${path}.name`, "must not be empty");
-  if (m.stringMatch !== undefined) return { name, test: stringMatcher(m.stringMatch, where, `${path}.stringMatch`) };
-  if (m.presentMatch !== undefined && !bool(m.presentMatch, where, `${path}.presentMatch`)) where.fail(`${path}.presentMatch`, "false is not supported (Envoy requires true)");
+export function queryMatcher(v: unknown, where: ConfigPath): QueryCheck {
+  const m = object(v, where, ["name", "stringMatch", "presentMatch"]);
+  const name = str(m.name, where.at("name"));
+  if (name === "") where.at("name").fail("must not be empty");
+  if (m.stringMatch !== undefined) return { name, test: stringMatcher(m.stringMatch, where.at("stringMatch")) };
+  if (m.presentMatch !== undefined && !bool(m.presentMatch, where.at("presentMatch"))) where.at("presentMatch").fail("false is not supported (Envoy requires true)");
   return { name, test: undefined };
 }
 

@@ -3,7 +3,7 @@
 // honour is refused with the field that asks for it.
 
 import { parseLoadAssignment, type EndpointSpec } from "./endpoints.js";
-import { FieldPath, durationMs, enumValue, int, isObj, list, object, optStr, str, wrapped, type Obj } from "./resource-fields.js";
+import { ConfigPath, enumValue, int, isObj, list, object, optStr, optionalDurationMs, str, UPSTREAM_RESOURCE, wrappedInt, type Obj } from "../config-reader.js";
 import { compileSanMatcher, type SanMatcher } from "./san-matcher.js";
 
 export type LbKind = "round-robin" | "least-request" | "random";
@@ -113,26 +113,26 @@ const CLUSTER_FIELDS = [
 
 export function parseCluster(resource: Obj): ClusterSpec {
   const name = typeof resource.name === "string" ? resource.name : "";
-  const root = new FieldPath(`cluster ${JSON.stringify(name)}`, "");
+  const root = new ConfigPath(UPSTREAM_RESOURCE, `cluster ${JSON.stringify(name)}`, "");
   const c = object(resource, root, CLUSTER_FIELDS);
-  if (!name) root.at("name").reject("a name is required");
+  if (!name) root.at("name").fail("a name is required");
 
   const type = enumValue(c.type, root.at("type"), ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"], "STATIC");
   const discovery: Discovery = type === "EDS" ? "eds" : type === "STATIC" ? "static" : type === "STRICT_DNS" ? "strict-dns" : "logical-dns";
   let edsName = name;
   let inlineEndpoints: EndpointSpec[] = [];
   if (discovery === "eds") {
-    if (c.loadAssignment !== undefined) root.at("loadAssignment").reject("an EDS cluster takes its endpoints from EDS");
+    if (c.loadAssignment !== undefined) root.at("loadAssignment").fail("an EDS cluster takes its endpoints from EDS");
     const eds = object(c.edsClusterConfig ?? {}, root.at("edsClusterConfig"), ["edsConfig", "serviceName"]);
     if (eds.edsConfig !== undefined) configSource(eds.edsConfig, root.at("edsClusterConfig").at("edsConfig"));
     edsName = optStr(eds.serviceName, root.at("edsClusterConfig").at("serviceName")) || name;
   } else {
-    if (c.edsClusterConfig !== undefined) root.at("edsClusterConfig").reject(`a ${type} cluster has no EDS configuration`);
+    if (c.edsClusterConfig !== undefined) root.at("edsClusterConfig").fail(`a ${type} cluster has no EDS configuration`);
     inlineEndpoints = c.loadAssignment === undefined ? [] : parseLoadAssignment(c.loadAssignment, root.at("loadAssignment"));
-    if (discovery === "logical-dns" && inlineEndpoints.length > 1) root.at("loadAssignment").reject("a LOGICAL_DNS cluster takes exactly one endpoint");
+    if (discovery === "logical-dns" && inlineEndpoints.length > 1) root.at("loadAssignment").fail("a LOGICAL_DNS cluster takes exactly one endpoint");
   }
   if (c.commonLbConfig !== undefined) object(c.commonLbConfig, root.at("commonLbConfig"), []);
-  if (c.respectDnsTtl !== undefined && c.respectDnsTtl !== false) root.at("respectDnsTtl").reject("DNS TTLs are not followed; use dnsRefreshRate");
+  if (c.respectDnsTtl !== undefined && c.respectDnsTtl !== false) root.at("respectDnsTtl").fail("DNS TTLs are not followed; use dnsRefreshRate");
 
   const { lb, choiceCount } = loadBalancing(c, root);
   const { http2, idleTimeoutMs } = protocolOptions(c.typedExtensionProtocolOptions, root.at("typedExtensionProtocolOptions"));
@@ -143,7 +143,7 @@ export function parseCluster(resource: Obj): ClusterSpec {
     discovery,
     edsName,
     inlineEndpoints,
-    connectTimeoutMs: durationMs(c.connectTimeout, root.at("connectTimeout")) || DEFAULTS.connectTimeoutMs,
+    connectTimeoutMs: optionalDurationMs(c.connectTimeout, root.at("connectTimeout")) || DEFAULTS.connectTimeoutMs,
     lb,
     choiceCount,
     http2,
@@ -152,19 +152,19 @@ export function parseCluster(resource: Obj): ClusterSpec {
     ...(c.outlierDetection !== undefined ? { outlier: outlierDetection(c.outlierDetection, root.at("outlierDetection")) } : {}),
     ...(c.healthChecks !== undefined ? healthChecks(c.healthChecks, root.at("healthChecks"), name) : {}),
     ...(c.transportSocket !== undefined ? { tls: transportSocket(c.transportSocket, root.at("transportSocket")) } : {}),
-    dnsRefreshMs: durationMs(c.dnsRefreshRate, root.at("dnsRefreshRate")) || DEFAULTS.dnsRefreshMs,
+    dnsRefreshMs: optionalDurationMs(c.dnsRefreshRate, root.at("dnsRefreshRate")) || DEFAULTS.dnsRefreshMs,
     dnsFamily: family === "V4_ONLY" ? 4 : family === "V6_ONLY" ? 6 : 0,
   };
 }
 
 /** Every config source the translator emits is the one ADS stream. */
-function configSource(v: unknown, where: FieldPath): void {
+function configSource(v: unknown, where: ConfigPath): void {
   const o = object(v, where, ["ads", "resourceApiVersion", "initialFetchTimeout"]);
   enumValue(o.resourceApiVersion, where.at("resourceApiVersion"), ["V3"], "V3");
-  if (o.ads === undefined) where.reject("only ADS config sources are supported");
+  if (o.ads === undefined) where.fail("only ADS config sources are supported");
 }
 
-function loadBalancing(c: Obj, root: FieldPath): { lb: LbKind; choiceCount: number } {
+function loadBalancing(c: Obj, root: ConfigPath): { lb: LbKind; choiceCount: number } {
   if (c.loadBalancingPolicy !== undefined) {
     // Envoy uses the first policy of the list it implements.
     const where = root.at("loadBalancingPolicy");
@@ -173,9 +173,9 @@ function loadBalancing(c: Obj, root: FieldPath): { lb: LbKind; choiceCount: numb
     for (let i = 0; i < policies.length; i++) {
       const pw = where.at("policies").at(i);
       const te = object(object(policies[i], pw, ["typedExtensionConfig"]).typedExtensionConfig, pw.at("typedExtensionConfig"), ["name", "typedConfig"]);
-      const tw: FieldPath = pw.at("typedExtensionConfig").at("typedConfig");
+      const tw: ConfigPath = pw.at("typedExtensionConfig").at("typedConfig");
       const tc = te.typedConfig;
-      if (!isObj(tc)) tw.reject("a typed config is required");
+      if (!isObj(tc)) tw.fail("a typed config is required");
       switch (tc["@type"]) {
         case TYPE_URL.roundRobin:
           object(tc, tw, ["@type"]);
@@ -185,22 +185,22 @@ function loadBalancing(c: Obj, root: FieldPath): { lb: LbKind; choiceCount: numb
           return { lb: "random", choiceCount: 2 };
         case TYPE_URL.leastRequest: {
           const lr = object(tc, tw, ["@type", "choiceCount"]);
-          return { lb: "least-request", choiceCount: wrapped(lr.choiceCount, tw.at("choiceCount"), 2, 100) ?? 2 };
+          return { lb: "least-request", choiceCount: wrappedInt(lr.choiceCount, tw.at("choiceCount"), 2, 100) ?? 2 };
         }
       }
     }
-    where.at("policies").reject("none of the policies is implemented (supported: round_robin, least_request, random)");
+    where.at("policies").fail("none of the policies is implemented (supported: round_robin, least_request, random)");
   }
   const lbPolicy = enumValue(c.lbPolicy, root.at("lbPolicy"), ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"], "ROUND_ROBIN");
   return { lb: lbPolicy === "ROUND_ROBIN" ? "round-robin" : lbPolicy === "RANDOM" ? "random" : "least-request", choiceCount: 2 };
 }
 
-function protocolOptions(v: unknown, where: FieldPath): { http2: boolean; idleTimeoutMs: number } {
+function protocolOptions(v: unknown, where: ConfigPath): { http2: boolean; idleTimeoutMs: number } {
   if (v === undefined) return { http2: false, idleTimeoutMs: DEFAULTS.idleTimeoutMs };
   const all = object(v, where, [HTTP_PROTOCOL_OPTIONS]);
   const ow = where.at(HTTP_PROTOCOL_OPTIONS);
   const o = object(all[HTTP_PROTOCOL_OPTIONS], ow, ["@type", "explicitHttpConfig", "commonHttpProtocolOptions"]);
-  if (o["@type"] !== TYPE_URL.httpProtocolOptions) ow.at("@type").reject(`expected ${TYPE_URL.httpProtocolOptions}`);
+  if (o["@type"] !== TYPE_URL.httpProtocolOptions) ow.at("@type").fail(`expected ${TYPE_URL.httpProtocolOptions}`);
   let http2 = false;
   if (o.explicitHttpConfig !== undefined) {
     const ew = ow.at("explicitHttpConfig");
@@ -216,12 +216,12 @@ function protocolOptions(v: unknown, where: FieldPath): { http2: boolean; idleTi
   if (o.commonHttpProtocolOptions !== undefined) {
     const cw = ow.at("commonHttpProtocolOptions");
     const common = object(o.commonHttpProtocolOptions, cw, ["idleTimeout"]);
-    idleTimeoutMs = durationMs(common.idleTimeout, cw.at("idleTimeout")) ?? idleTimeoutMs;
+    idleTimeoutMs = optionalDurationMs(common.idleTimeout, cw.at("idleTimeout")) ?? idleTimeoutMs;
   }
   return { http2, idleTimeoutMs };
 }
 
-function circuitBreakers(v: unknown, where: FieldPath): CircuitBreakerLimits {
+function circuitBreakers(v: unknown, where: ConfigPath): CircuitBreakerLimits {
   if (v === undefined) return DEFAULTS.limits;
   const cb = object(v, where, ["thresholds"]);
   let limits: CircuitBreakerLimits = DEFAULTS.limits;
@@ -232,16 +232,16 @@ function circuitBreakers(v: unknown, where: FieldPath): CircuitBreakerLimits {
     const priority = enumValue(o.priority, tw.at("priority"), ["DEFAULT", "HIGH"], "DEFAULT");
     if (priority !== "DEFAULT") return;
     limits = {
-      maxConnections: wrapped(o.maxConnections, tw.at("maxConnections"), 1) ?? DEFAULTS.limits.maxConnections,
-      maxPendingRequests: wrapped(o.maxPendingRequests, tw.at("maxPendingRequests")) ?? DEFAULTS.limits.maxPendingRequests,
-      maxRequests: wrapped(o.maxRequests, tw.at("maxRequests")) ?? DEFAULTS.limits.maxRequests,
-      maxRetries: wrapped(o.maxRetries, tw.at("maxRetries")) ?? DEFAULTS.limits.maxRetries,
+      maxConnections: wrappedInt(o.maxConnections, tw.at("maxConnections"), 1) ?? DEFAULTS.limits.maxConnections,
+      maxPendingRequests: wrappedInt(o.maxPendingRequests, tw.at("maxPendingRequests")) ?? DEFAULTS.limits.maxPendingRequests,
+      maxRequests: wrappedInt(o.maxRequests, tw.at("maxRequests")) ?? DEFAULTS.limits.maxRequests,
+      maxRetries: wrappedInt(o.maxRetries, tw.at("maxRetries")) ?? DEFAULTS.limits.maxRetries,
     };
   });
   return limits;
 }
 
-function outlierDetection(v: unknown, where: FieldPath): OutlierSpec {
+function outlierDetection(v: unknown, where: ConfigPath): OutlierSpec {
   const o = object(v, where, [
     "consecutive_5xx",
     "consecutive5xx",
@@ -258,31 +258,31 @@ function outlierDetection(v: unknown, where: FieldPath): OutlierSpec {
   // Success-rate ejection is on in Envoy by default (enforcing 100%); this proxy does not
   // implement it, so a resource must switch it off explicitly or leave it to the default
   // the translator relies on (absent). An explicit non-zero value is refused.
-  if (o.enforcingSuccessRate !== undefined && wrapped(o.enforcingSuccessRate, where.at("enforcingSuccessRate"), 0, 100) !== 0) where.at("enforcingSuccessRate").reject("success-rate outlier detection is not supported");
-  const pct = (f: string, d: number) => wrapped(o[f], where.at(f), 0, 100) ?? d;
+  if (o.enforcingSuccessRate !== undefined && wrappedInt(o.enforcingSuccessRate, where.at("enforcingSuccessRate"), 0, 100) !== 0) where.at("enforcingSuccessRate").fail("success-rate outlier detection is not supported");
+  const pct = (f: string, d: number) => wrappedInt(o[f], where.at(f), 0, 100) ?? d;
   return {
-    consecutive5xx: wrapped(o.consecutive_5xx ?? o.consecutive5xx, where.at("consecutive_5xx")) ?? DEFAULTS.outlier.consecutive5xx,
+    consecutive5xx: wrappedInt(o.consecutive_5xx ?? o.consecutive5xx, where.at("consecutive_5xx")) ?? DEFAULTS.outlier.consecutive5xx,
     enforcing5xx: pct(o.enforcingConsecutive_5xx !== undefined ? "enforcingConsecutive_5xx" : "enforcingConsecutive5xx", 100),
-    consecutiveGatewayFailure: wrapped(o.consecutiveGatewayFailure, where.at("consecutiveGatewayFailure")) ?? DEFAULTS.outlier.consecutiveGatewayFailure,
+    consecutiveGatewayFailure: wrappedInt(o.consecutiveGatewayFailure, where.at("consecutiveGatewayFailure")) ?? DEFAULTS.outlier.consecutiveGatewayFailure,
     enforcingGatewayFailure: pct("enforcingConsecutiveGatewayFailure", 0),
-    intervalMs: durationMs(o.interval, where.at("interval")) || DEFAULTS.outlier.intervalMs,
-    baseEjectionTimeMs: durationMs(o.baseEjectionTime, where.at("baseEjectionTime")) || DEFAULTS.outlier.baseEjectionTimeMs,
-    maxEjectionTimeMs: durationMs(o.maxEjectionTime, where.at("maxEjectionTime")) || DEFAULTS.outlier.maxEjectionTimeMs,
+    intervalMs: optionalDurationMs(o.interval, where.at("interval")) || DEFAULTS.outlier.intervalMs,
+    baseEjectionTimeMs: optionalDurationMs(o.baseEjectionTime, where.at("baseEjectionTime")) || DEFAULTS.outlier.baseEjectionTimeMs,
+    maxEjectionTimeMs: optionalDurationMs(o.maxEjectionTime, where.at("maxEjectionTime")) || DEFAULTS.outlier.maxEjectionTimeMs,
     maxEjectionPercent: pct("maxEjectionPercent", DEFAULTS.outlier.maxEjectionPercent),
   };
 }
 
-function healthChecks(v: unknown, where: FieldPath, clusterName: string): { healthCheck?: HealthCheckSpec } {
+function healthChecks(v: unknown, where: ConfigPath, clusterName: string): { healthCheck?: HealthCheckSpec } {
   const checks = list(v, where);
   if (checks.length === 0) return {};
-  if (checks.length > 1) where.reject("only one health check per cluster is supported");
+  if (checks.length > 1) where.fail("only one health check per cluster is supported");
   const hw = where.at(0);
   const h = object(checks[0], hw, ["timeout", "interval", "unhealthyThreshold", "healthyThreshold", "httpHealthCheck"]);
-  if (h.httpHealthCheck === undefined) hw.reject("only HTTP health checks are supported");
+  if (h.httpHealthCheck === undefined) hw.fail("only HTTP health checks are supported");
   const httpw = hw.at("httpHealthCheck");
   const http = object(h.httpHealthCheck, httpw, ["path", "host", "expectedStatuses"]);
   const path = str(http.path, httpw.at("path"));
-  if (!path.startsWith("/")) httpw.at("path").reject("must start with /");
+  if (!path.startsWith("/")) httpw.at("path").fail("must start with /");
   const expected = list(http.expectedStatuses, httpw.at("expectedStatuses")).map((r, i): readonly [number, number] => {
     const rw = httpw.at("expectedStatuses").at(i);
     const range = object(r, rw, ["start", "end"]);
@@ -290,8 +290,8 @@ function healthChecks(v: unknown, where: FieldPath, clusterName: string): { heal
     const end = int(range.end, rw.at("end"), start + 1, 600);
     return [start, end];
   });
-  const timeoutMs = durationMs(h.timeout, hw.at("timeout")) || hw.at("timeout").reject("a timeout is required");
-  const intervalMs = durationMs(h.interval, hw.at("interval")) || hw.at("interval").reject("an interval is required");
+  const timeoutMs = optionalDurationMs(h.timeout, hw.at("timeout")) || hw.at("timeout").fail("a timeout is required");
+  const intervalMs = optionalDurationMs(h.interval, hw.at("interval")) || hw.at("interval").fail("an interval is required");
   return {
     healthCheck: {
       path,
@@ -299,25 +299,25 @@ function healthChecks(v: unknown, where: FieldPath, clusterName: string): { heal
       expectedStatuses: expected.length > 0 ? expected : [[200, 201]],
       intervalMs,
       timeoutMs,
-      unhealthyThreshold: wrapped(h.unhealthyThreshold, hw.at("unhealthyThreshold"), 1) ?? hw.at("unhealthyThreshold").reject("is required"),
-      healthyThreshold: wrapped(h.healthyThreshold, hw.at("healthyThreshold"), 1) ?? hw.at("healthyThreshold").reject("is required"),
+      unhealthyThreshold: wrappedInt(h.unhealthyThreshold, hw.at("unhealthyThreshold"), 1) ?? hw.at("unhealthyThreshold").fail("is required"),
+      healthyThreshold: wrappedInt(h.healthyThreshold, hw.at("healthyThreshold"), 1) ?? hw.at("healthyThreshold").fail("is required"),
     },
   };
 }
 
-function transportSocket(v: unknown, where: FieldPath): UpstreamTlsSpec {
+function transportSocket(v: unknown, where: ConfigPath): UpstreamTlsSpec {
   const ts = object(v, where, ["name", "typedConfig"]);
   const tw = where.at("typedConfig");
   const tc = object(ts.typedConfig, tw, ["@type", "sni", "commonTlsContext", "allowRenegotiation"]);
-  if (tc["@type"] !== TYPE_URL.upstreamTls) tw.at("@type").reject(`only ${TYPE_URL.upstreamTls} is supported`);
-  if (tc.allowRenegotiation === true) tw.at("allowRenegotiation").reject("TLS renegotiation is not supported");
+  if (tc["@type"] !== TYPE_URL.upstreamTls) tw.at("@type").fail(`only ${TYPE_URL.upstreamTls} is supported`);
+  if (tc.allowRenegotiation === true) tw.at("allowRenegotiation").fail("TLS renegotiation is not supported");
   const cw = tw.at("commonTlsContext");
   const common = object(tc.commonTlsContext ?? {}, cw, ["tlsCertificateSdsSecretConfigs", "tlsCertificates", "validationContextSdsSecretConfig", "combinedValidationContext", "validationContext", "alpnProtocols"]);
 
   let clientCertificate: UpstreamTlsSpec["clientCertificate"];
   const sdsCerts = list(common.tlsCertificateSdsSecretConfigs, cw.at("tlsCertificateSdsSecretConfigs"));
   const inlineCerts = list(common.tlsCertificates, cw.at("tlsCertificates"));
-  if (sdsCerts.length + inlineCerts.length > 1) cw.reject("at most one client certificate is supported");
+  if (sdsCerts.length + inlineCerts.length > 1) cw.fail("at most one client certificate is supported");
   if (sdsCerts.length === 1) clientCertificate = { sds: sdsName(sdsCerts[0], cw.at("tlsCertificateSdsSecretConfigs").at(0)) };
   if (inlineCerts.length === 1) {
     const iw = cw.at("tlsCertificates").at(0);
@@ -327,7 +327,7 @@ function transportSocket(v: unknown, where: FieldPath): UpstreamTlsSpec {
 
   let validation: UpstreamTlsSpec["validation"];
   const given = [common.validationContextSdsSecretConfig, common.combinedValidationContext, common.validationContext].filter((x) => x !== undefined).length;
-  if (given > 1) cw.reject("give one of validationContext, validationContextSdsSecretConfig and combinedValidationContext");
+  if (given > 1) cw.fail("give one of validationContext, validationContextSdsSecretConfig and combinedValidationContext");
   if (common.validationContextSdsSecretConfig !== undefined) {
     validation = { ca: { sds: sdsName(common.validationContextSdsSecretConfig, cw.at("validationContextSdsSecretConfig")) }, sans: [] };
   } else if (common.combinedValidationContext !== undefined) {
@@ -341,17 +341,17 @@ function transportSocket(v: unknown, where: FieldPath): UpstreamTlsSpec {
   }
 
   const alpn = list(common.alpnProtocols, cw.at("alpnProtocols")).map((p, i) => str(p, cw.at("alpnProtocols").at(i)));
-  for (let i = 0; i < alpn.length; i++) if (alpn[i] !== "h2" && alpn[i] !== "http/1.1") cw.at("alpnProtocols").at(i).reject(`ALPN ${JSON.stringify(alpn[i])} is not supported (h2, http/1.1)`);
+  for (let i = 0; i < alpn.length; i++) if (alpn[i] !== "h2" && alpn[i] !== "http/1.1") cw.at("alpnProtocols").at(i).fail(`ALPN ${JSON.stringify(alpn[i])} is not supported (h2, http/1.1)`);
   const sni = optStr(tc.sni, tw.at("sni"));
   return { ...(sni ? { sni } : {}), alpn, ...(clientCertificate ? { clientCertificate } : {}), ...(validation ? { validation } : {}) };
 }
 
 /** A CertificateValidationContext: trusted CA (required when `needCa`) and SAN matchers. */
-export function validationContextFields(v: unknown, where: FieldPath, needCa: boolean): { ca?: string; sans: SanMatcher[] } {
+export function validationContextFields(v: unknown, where: ConfigPath, needCa: boolean): { ca?: string; sans: SanMatcher[] } {
   const o = object(v, where, ["trustedCa", "matchTypedSubjectAltNames"]);
   const sans = list(o.matchTypedSubjectAltNames, where.at("matchTypedSubjectAltNames")).map((m, i) => compileSanMatcher(m, where.at("matchTypedSubjectAltNames").at(i)));
   if (o.trustedCa === undefined) {
-    if (needCa) where.at("trustedCa").reject("a trusted CA is required");
+    if (needCa) where.at("trustedCa").fail("a trusted CA is required");
     return { sans };
   }
   return { ca: dataSource(o.trustedCa, where.at("trustedCa")), sans };
@@ -361,18 +361,18 @@ export function validationContextFields(v: unknown, where: FieldPath, needCa: bo
  * An envoy.config.core.v3.DataSource as text. Files are referenced as `file:<path>` and
  * read when the TLS settings are built (the secret store resolves them).
  */
-export function dataSource(v: unknown, where: FieldPath): string {
+export function dataSource(v: unknown, where: ConfigPath): string {
   const o = object(v, where, ["inlineString", "inlineBytes", "filename"]);
   if (o.inlineString !== undefined) return str(o.inlineString, where.at("inlineString"));
   if (o.inlineBytes !== undefined) return Buffer.from(str(o.inlineBytes, where.at("inlineBytes")), "base64").toString("utf8");
   if (o.filename !== undefined) return `file:${str(o.filename, where.at("filename"))}`;
-  where.reject("one of inlineString, inlineBytes or filename is required");
+  where.fail("one of inlineString, inlineBytes or filename is required");
 }
 
-function sdsName(v: unknown, where: FieldPath): string {
+function sdsName(v: unknown, where: ConfigPath): string {
   const o = object(v, where, ["name", "sdsConfig"]);
   if (o.sdsConfig !== undefined) configSource(o.sdsConfig, where.at("sdsConfig"));
   const name = str(o.name, where.at("name"));
-  if (!name) where.at("name").reject("a secret name is required");
+  if (!name) where.at("name").fail("a secret name is required");
   return name;
 }

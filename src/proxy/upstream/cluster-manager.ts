@@ -11,7 +11,7 @@ import { parseCluster, type ClusterSpec } from "./cluster-config.js";
 import { Cluster } from "./cluster.js";
 import { parseLoadAssignment, type EndpointSpec } from "./endpoints.js";
 import type { Host, PoolSettings } from "./host.js";
-import { FieldPath } from "./resource-fields.js";
+import { ConfigPath, UPSTREAM_RESOURCE } from "../config-reader.js";
 import { buildUpstreamTls, missingSecrets } from "./upstream-tls.js";
 
 interface Plan {
@@ -37,12 +37,12 @@ export class ClusterManager {
     const plans = new Map<string, Plan>();
     for (const [name, resource] of clusters) {
       const spec = parseCluster(resource);
-      if (spec.name !== name) new FieldPath(`cluster ${JSON.stringify(name)}`, "name").reject(`the resource is named ${JSON.stringify(spec.name)}`);
+      if (spec.name !== name) new ConfigPath(UPSTREAM_RESOURCE, `cluster ${JSON.stringify(name)}`, "name").fail(`the resource is named ${JSON.stringify(spec.name)}`);
       let eps: readonly EndpointSpec[] = spec.inlineEndpoints;
       if (spec.discovery === "eds") {
         const cla = endpoints.get(spec.edsName);
         // Until its assignment arrives an EDS cluster has no endpoints (no healthy upstream).
-        eps = cla ? parseLoadAssignment(cla, new FieldPath(`endpoint ${JSON.stringify(spec.edsName)}`, "")) : [];
+        eps = cla ? parseLoadAssignment(cla, new ConfigPath(UPSTREAM_RESOURCE, `endpoint ${JSON.stringify(spec.edsName)}`, "")) : [];
       }
       let pool: PoolSettings = { connectTimeoutMs: spec.connectTimeoutMs, http2: spec.http2, idleTimeoutMs: spec.idleTimeoutMs, maxConnections: spec.limits.maxConnections };
       let keepCurrent = false;

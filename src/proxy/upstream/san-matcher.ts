@@ -4,7 +4,7 @@
 // per configuration; a handshake only runs the compiled tests.
 
 import type { PeerCertificate } from "node:tls";
-import { FieldPath, object, str, enumValue } from "./resource-fields.js";
+import { ConfigPath, enumValue, object, str } from "../config-reader.js";
 
 export type SanType = "DNS" | "URI" | "IP_ADDRESS" | "EMAIL";
 
@@ -18,10 +18,10 @@ export interface SanMatcher {
 /** The SAN prefixes Node prints in `PeerCertificate.subjectaltname`. */
 const NODE_SAN_PREFIX: Record<SanType, string> = { DNS: "DNS", URI: "URI", IP_ADDRESS: "IP Address", EMAIL: "email" };
 
-export function compileSanMatcher(v: unknown, where: FieldPath): SanMatcher {
+export function compileSanMatcher(v: unknown, where: ConfigPath): SanMatcher {
   const o = object(v, where, ["sanType", "matcher", "oid"]);
   const type = enumValue<SanType>(o.sanType, where.at("sanType"), ["DNS", "URI", "IP_ADDRESS", "EMAIL"], "DNS");
-  if (o.sanType === undefined) where.at("sanType").reject("a SAN type is required");
+  if (o.sanType === undefined) where.at("sanType").fail("a SAN type is required");
   const m = compileStringMatcher(o.matcher, where.at("matcher"));
   if (type === "DNS" && m.exact !== undefined) {
     // As Envoy does for DNS SANs given as an exact name: a wildcard SAN in the
@@ -45,7 +45,7 @@ interface CompiledStringMatcher {
 }
 
 /** envoy.type.matcher.v3.StringMatcher. */
-export function compileStringMatcher(v: unknown, where: FieldPath): CompiledStringMatcher {
+export function compileStringMatcher(v: unknown, where: ConfigPath): CompiledStringMatcher {
   const o = object(v, where, ["exact", "prefix", "suffix", "contains", "safeRegex", "ignoreCase"]);
   const ic = o.ignoreCase === true;
   const norm = ic ? (s: string) => s.toLowerCase() : (s: string) => s;
@@ -73,11 +73,11 @@ export function compileStringMatcher(v: unknown, where: FieldPath): CompiledStri
       // Envoy matches the whole value.
       re = new RegExp(`^(?:${source})$`, ic ? "i" : "");
     } catch (e) {
-      where.at("safeRegex").at("regex").reject(`invalid regular expression: ${(e as Error).message}`);
+      where.at("safeRegex").at("regex").fail(`invalid regular expression: ${(e as Error).message}`);
     }
     return { description: `regex ${source}`, test: (s) => re.test(s) };
   }
-  where.reject("one of exact, prefix, suffix, contains or safeRegex is required");
+  where.fail("one of exact, prefix, suffix, contains or safeRegex is required");
 }
 
 /** The certificate's SANs as `[type, value]` pairs, parsed from Node's text form. */

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import type { PeerCertificate } from "node:tls";
 import { dataSource, validationContextFields, type UpstreamTlsSpec } from "./cluster-config.js";
-import { FieldPath, object, type Obj } from "./resource-fields.js";
+import { ConfigPath, object, UPSTREAM_RESOURCE, type Obj } from "../config-reader.js";
 import { checkSans, type SanMatcher } from "./san-matcher.js";
 import type { EnvoyResource } from "../contracts.js";
 
@@ -44,7 +44,7 @@ export function missingSecrets(spec: UpstreamTlsSpec, secrets: ReadonlyMap<strin
 
 /** Builds the settings; every secret must be present (see missingSecrets). Throws ProxyConfigRejectedError. */
 export function buildUpstreamTls(clusterName: string, spec: UpstreamTlsSpec, http2: boolean, secrets: ReadonlyMap<string, EnvoyResource>): UpstreamTlsSettings {
-  const where = new FieldPath(`cluster ${JSON.stringify(clusterName)}`, "transportSocket.typedConfig.commonTlsContext");
+  const where = new ConfigPath(UPSTREAM_RESOURCE, `cluster ${JSON.stringify(clusterName)}`, "transportSocket.typedConfig.commonTlsContext");
   let chain: string | undefined;
   let key: string | undefined;
   const cc = spec.clientCertificate;
@@ -78,7 +78,7 @@ export function buildUpstreamTls(clusterName: string, spec: UpstreamTlsSpec, htt
     secureContext = tls.createSecureContext({ ...(ca !== undefined ? { ca } : {}), ...(chain !== undefined ? { cert: chain, key } : {}) });
   } catch (e) {
     const source = cc && "sds" in cc ? `client certificate secret ${JSON.stringify(cc.sds)}` : spec.validation && "sds" in spec.validation.ca ? `validation secret ${JSON.stringify(spec.validation.ca.sds)}` : "inline TLS material";
-    where.reject(`${source} is unusable: ${(e as Error).message}`);
+    where.fail(`${source} is unusable: ${(e as Error).message}`);
   }
   const sni = spec.sni;
   const matchers = sans;
@@ -119,7 +119,7 @@ function checkCertificates(pem: string, what: string): void {
   checked.add(pem);
 }
 
-function readMaterial(text: string, where: FieldPath): string {
+function readMaterial(text: string, where: ConfigPath): string {
   if (!text.startsWith("file:")) return text;
   const path = text.slice(5);
   try {
@@ -128,23 +128,23 @@ function readMaterial(text: string, where: FieldPath): string {
     // The system bundle's path differs between hosts; Node's own copy of the public
     // roots is the same trust where the file is absent.
     if (path === SYSTEM_CA_FILE) return tls.rootCertificates.join("\n");
-    where.reject(`cannot read ${path}: ${(e as Error).message}`);
+    where.fail(`cannot read ${path}: ${(e as Error).message}`);
   }
 }
 
 function certificateSecret(name: string, secret: Obj): { chain: string; key: string } {
-  const where = new FieldPath(`secret ${JSON.stringify(name)}`, "");
+  const where = new ConfigPath(UPSTREAM_RESOURCE, `secret ${JSON.stringify(name)}`, "");
   const s = object(secret, where, ["name", "tlsCertificate"]);
-  if (s.tlsCertificate === undefined) where.at("tlsCertificate").reject("the secret is used as a client certificate but holds none");
+  if (s.tlsCertificate === undefined) where.at("tlsCertificate").fail("the secret is used as a client certificate but holds none");
   const tw = where.at("tlsCertificate");
   const t = object(s.tlsCertificate, tw, ["certificateChain", "privateKey"]);
   return { chain: readMaterial(dataSource(t.certificateChain, tw.at("certificateChain")), tw.at("certificateChain")), key: readMaterial(dataSource(t.privateKey, tw.at("privateKey")), tw.at("privateKey")) };
 }
 
 function validationSecret(name: string, secret: Obj): { ca: string; sans: SanMatcher[] } {
-  const where = new FieldPath(`secret ${JSON.stringify(name)}`, "");
+  const where = new ConfigPath(UPSTREAM_RESOURCE, `secret ${JSON.stringify(name)}`, "");
   const s = object(secret, where, ["name", "validationContext"]);
-  if (s.validationContext === undefined) where.at("validationContext").reject("the secret is used as a validation context but holds none");
+  if (s.validationContext === undefined) where.at("validationContext").fail("the secret is used as a validation context but holds none");
   const v = validationContextFields(s.validationContext, where.at("validationContext"), true);
   return { ca: readMaterial(v.ca!, where.at("validationContext").at("trustedCa")), sans: v.sans };
 }

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { compileCidr, maskedAddress, parseIp } from "../../../src/proxy/filters/ip.js";
-import { Where } from "../../../src/proxy/filters/config.js";
+import { ConfigPath, FILTER_CONFIG } from "../../../src/proxy/config-reader.js";
 import { maskedNetwork } from "../../../src/xds/resources/rate-limits.js";
 
 test("masked_remote_address agrees with the translator's descriptor values", () => {
@@ -28,7 +28,7 @@ test("masked_remote_address agrees with the translator's descriptor values", () 
 });
 
 test("CIDR ranges match exactly their addresses", () => {
-  const w = new Where("f", "x");
+  const w = new ConfigPath(FILTER_CONFIG, "f", "x");
   const v4 = compileCidr({ addressPrefix: "10.128.0.0", prefixLen: { value: 9 } }, w);
   assert.ok(v4(parseIp("10.128.0.1")) && v4(parseIp("10.255.255.255")));
   assert.ok(!v4(parseIp("10.127.255.255")) && !v4(parseIp("11.128.0.0")) && !v4(parseIp("::ffff:10.0.0.1")));

@@ -7,7 +7,7 @@ import { ProxyConfigRejectedError } from "../../../src/errors.js";
 import { parseCluster } from "../../../src/proxy/upstream/cluster-config.js";
 import { parseLoadAssignment } from "../../../src/proxy/upstream/endpoints.js";
 import { ClusterManager } from "../../../src/proxy/upstream/cluster-manager.js";
-import { FieldPath } from "../../../src/proxy/upstream/resource-fields.js";
+import { ConfigPath, UPSTREAM_RESOURCE } from "../../../src/proxy/config-reader.js";
 import type { EnvoyResource } from "../../../src/proxy/contracts.js";
 import { caSecret, certificateSecret, config, endpoint, irCluster, meshPki, resources, send, startBackend } from "./helpers.js";
 
@@ -34,7 +34,7 @@ test("every cluster and endpoint shape in the golden xDS files is accepted", () 
     if (c.outlierDetection) assert.ok(spec.outlier, where);
     if (c.healthChecks) assert.ok(spec.healthCheck, where);
   }
-  for (const [where, e] of endpoints) assert.doesNotThrow(() => parseLoadAssignment(e, new FieldPath(where, "")), where);
+  for (const [where, e] of endpoints) assert.doesNotThrow(() => parseLoadAssignment(e, new ConfigPath(UPSTREAM_RESOURCE, where, "")), where);
   // The golden files cover these combinations; the parser must have told them apart.
   for (const want of ["eds/round-robin/h1/plain", "eds/round-robin/h1/tls", "static/round-robin/h2/plain", "logical-dns/round-robin/h1/tls"]) assert.ok(seen.has(want), `${want} in ${[...seen].join(", ")}`);
   assert.ok([...seen].some((s) => s.includes("least-request")) && [...seen].some((s) => s.includes("random")) && [...seen].some((s) => s.includes("/h2/")));
@@ -81,7 +81,7 @@ test("fields the proxy cannot honour are refused naming the cluster and the fiel
   for (const [c, re] of cases) {
     assert.throws(() => parseCluster(c), (e: unknown) => e instanceof ProxyConfigRejectedError && e.code === "ERR_PROXY_CONFIG_REJECTED" && re.test(e.message), re.source);
   }
-  assert.throws(() => parseLoadAssignment({ clusterName: "x", endpoints: [{ lbEndpoints: [{ endpoint: { address: { pipe: { path: "/x" } } } }] }] }, new FieldPath('endpoint "x"', "")), /endpoint "x": endpoints\[0\]\.lbEndpoints\[0\]\.endpoint\.address\.pipe: not supported/);
+  assert.throws(() => parseLoadAssignment({ clusterName: "x", endpoints: [{ lbEndpoints: [{ endpoint: { address: { pipe: { path: "/x" } } } }] }] }, new ConfigPath(UPSTREAM_RESOURCE, 'endpoint "x"', "")), /endpoint "x": endpoints\[0\]\.lbEndpoints\[0\]\.endpoint\.address\.pipe: not supported/);
 });
 
 test("apply is atomic: a bad cluster (or bad key material) leaves the current clusters serving", async (t) => {

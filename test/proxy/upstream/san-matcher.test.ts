@@ -2,9 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { PeerCertificate } from "node:tls";
 import { checkSans, compileSanMatcher, certificateSans } from "../../../src/proxy/upstream/san-matcher.js";
-import { FieldPath } from "../../../src/proxy/upstream/resource-fields.js";
+import { ConfigPath, UPSTREAM_RESOURCE } from "../../../src/proxy/config-reader.js";
 
-const where = new FieldPath("cluster \"c\"", "m");
+const where = new ConfigPath(UPSTREAM_RESOURCE, "cluster \"c\"", "m");
 const cert = (subjectaltname: string) => ({ subjectaltname }) as PeerCertificate;
 const m = (sanType: string, matcher: Record<string, unknown>) => compileSanMatcher({ sanType, matcher }, where);
 
