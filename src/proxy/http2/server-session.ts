@@ -116,9 +116,14 @@ const CONNECTION_WINDOW = 1024 * 1024;
 const OUR_MAX_FRAME = DEFAULT_MAX_FRAME_SIZE;
 /** A header block (HEADERS + CONTINUATION) beyond this is a flood: the HPACK state cannot be kept, GOAWAY. */
 const MIN_HEADER_BLOCK_CAP = 64 * 1024;
-/** Outgoing bytes are collected in chunks of this size; larger DATA payloads go out as they are. */
-const SCRATCH_BYTES = 16 * 1024;
-const COPY_MAX = 4096;
+/**
+ * Outgoing frames are copied into scratch buffers of this size; payloads over COPY_MAX go
+ * out as they are, behind their header. Below 4 KiB, Buffer.allocUnsafe takes the scratch
+ * from Node's shared pool instead of a new ArrayBuffer (external memory the GC must track):
+ * with 16 KiB scratches a worker spent ~20% more instructions per HTTP/2 request.
+ */
+const SCRATCH_BYTES = 4000;
+const COPY_MAX = 2048;
 /** Past this much unsent output the session stops reading: a peer that does not read cannot make us buffer its PING answers. */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 /** Rapid reset: more streams reset by the client than this within one check period (and more than twice the concurrency limit). */
