@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { serviceYaml } from "../helpers/echo-backend.js";
-import { freePort, GATEWAY_CLASS, startGatewayHarness } from "../helpers/gateway-harness.js";
+import { edgeGatewayYaml, freePort, GATEWAY_CLASS, startGatewayHarness } from "../helpers/gateway-harness.js";
 
 // Messages are raw bytes (no protobuf needed to test the transport).
 const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
@@ -54,15 +54,7 @@ async function startBackend(t: { after: (fn: () => Promise<void>) => void }): Pr
 
 function config(port: number, backendPort: number): string {
   return `${GATEWAY_CLASS}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: infra }
-spec:
-  gatewayClassName: meshgate
-  addresses: [{ type: IPAddress, value: 127.0.0.1 }]
-  listeners:
-    - { name: grpc, port: ${port}, protocol: HTTP }
----
+${edgeGatewayYaml(port)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
 metadata: { name: store, namespace: infra }

@@ -15,7 +15,7 @@ import { startEmbedded } from "../../src/runtime/embedded.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { runCli } from "../helpers/cli.js";
 import { serviceYaml, startEcho, type EchoRequest } from "../helpers/echo-backend.js";
-import { freePort, GATEWAY_CLASS, waitFor } from "../helpers/gateway-harness.js";
+import { edgeGatewayYaml, freePort, GATEWAY_CLASS, waitFor } from "../helpers/gateway-harness.js";
 import { spawnMeshgate } from "../helpers/meshgate-process.js";
 import { createTestPki } from "../helpers/test-pki.js";
 
@@ -29,15 +29,7 @@ kind: Mesh
 metadata: { name: edge-mesh }
 spec: { trustDomain: ${TRUST_DOMAIN}, namespaces: [infra] }
 ---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: infra }
-spec:
-  gatewayClassName: meshgate
-  addresses: [{ type: IPAddress, value: 127.0.0.1 }]
-  listeners:
-    - { name: http, port: ${port}, protocol: HTTP }
----
+${edgeGatewayYaml(port)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: routes, namespace: infra }

@@ -9,19 +9,11 @@ import assert from "node:assert/strict";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { request } from "undici";
 import { serviceYaml, startEcho, type EchoBackend, type EchoRequest } from "../helpers/echo-backend.js";
-import { freePort, GATEWAY_CLASS, startGatewayHarness } from "../helpers/gateway-harness.js";
+import { edgeGatewayYaml, freePort, GATEWAY_CLASS, startGatewayHarness } from "../helpers/gateway-harness.js";
 
 function config(port: number, slow: EchoBackend, flaky: EchoBackend): string {
   return `${GATEWAY_CLASS}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: infra }
-spec:
-  gatewayClassName: meshgate
-  addresses: [{ type: IPAddress, value: 127.0.0.1 }]
-  listeners:
-    - { name: http, port: ${port}, protocol: HTTP }
----
+${edgeGatewayYaml(port)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: slow, namespace: infra }

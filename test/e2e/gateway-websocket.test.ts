@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { serviceYaml } from "../helpers/echo-backend.js";
-import { freePort, GATEWAY_CLASS, startGatewayHarness } from "../helpers/gateway-harness.js";
+import { edgeGatewayYaml, freePort, GATEWAY_CLASS, startGatewayHarness } from "../helpers/gateway-harness.js";
 import { caConfigMapYaml, createTestPki } from "../helpers/test-pki.js";
 
 interface WsBackend {
@@ -54,15 +54,7 @@ async function startWsBackend(t: TestContext, name: string, tls?: { chain: strin
 
 function config(port: number, chat: WsBackend, secure: WsBackend, ca: string): string {
   return `${GATEWAY_CLASS}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: infra }
-spec:
-  gatewayClassName: meshgate
-  addresses: [{ type: IPAddress, value: 127.0.0.1 }]
-  listeners:
-    - { name: http, port: ${port}, protocol: HTTP }
----
+${edgeGatewayYaml(port)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: chat, namespace: infra }

@@ -10,19 +10,11 @@ import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
 import { connect } from "node:net";
 import { join } from "node:path";
 import { serviceYaml, startEcho, type EchoBackend } from "../helpers/echo-backend.js";
-import { freePort, GATEWAY_CLASS, startGatewayHarness, waitFor } from "../helpers/gateway-harness.js";
+import { edgeGatewayYaml, freePort, GATEWAY_CLASS, startGatewayHarness, waitFor } from "../helpers/gateway-harness.js";
 
 function config(port: number, v1: EchoBackend, v2: EchoBackend, weights: { v1: number; v2: number }): string {
   return `${GATEWAY_CLASS}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge, namespace: infra }
-spec:
-  gatewayClassName: meshgate
-  addresses: [{ type: IPAddress, value: 127.0.0.1 }]
-  listeners:
-    - { name: http, port: ${port}, protocol: HTTP }
----
+${edgeGatewayYaml(port)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: routes, namespace: infra }

@@ -20,6 +20,19 @@ metadata: { name: meshgate }
 spec: { controllerName: meshgate.dev/gateway-controller }
 `;
 
+/** Gateway infra/edge with one plain HTTP listener on 127.0.0.1:`port` (one YAML document, no separator). */
+export function edgeGatewayYaml(port: number): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: infra }
+spec:
+  gatewayClassName: meshgate
+  addresses: [{ type: IPAddress, value: 127.0.0.1 }]
+  listeners:
+    - { name: http, port: ${port}, protocol: HTTP }
+`;
+}
+
 /** A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
 export async function freePort(): Promise<number> {
   const s = createNetServer();
