@@ -24,23 +24,14 @@ import assert from "node:assert/strict";
 import { createServer as createHttpsServer } from "node:https";
 import { createSecureContext, type SecureContext } from "node:tls";
 import { serviceYaml, type EchoBackend } from "../helpers/echo-backend.js";
-import { directRequest, meshApp, meshAppYaml, startMeshUp, until, viaSidecar, type MeshApp, type Outcome } from "../helpers/mesh-up.js";
+import { directRequest, meshApp, meshAppYaml, startMeshUp, strictMeshYaml, until, viaSidecar, type MeshApp, type Outcome } from "../helpers/mesh-up.js";
 import { createTestPki } from "../helpers/test-pki.js";
 
 const TD = "authz.test";
 const id = (ns: string, sa: string) => `spiffe://${TD}/ns/${ns}/sa/${sa}`;
 
 
-const MESH = `apiVersion: meshgate.dev/v1alpha1
-kind: Mesh
-metadata: { name: authz }
-spec: { trustDomain: ${TD}, namespaces: [shop, other] }
----
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: { name: default, namespace: istio-system }
-spec: { mtls: { mode: STRICT } }
-`;
+const MESH = strictMeshYaml("authz", TD, ["shop", "other"]);
 
 const policy = (ns: string, name: string, spec: string) => `---
 apiVersion: security.istio.io/v1

@@ -17,21 +17,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { EchoRequest } from "../helpers/echo-backend.js";
-import { directRequest, freePort, meshApp, meshAppYaml, startMeshUp, type MeshApp } from "../helpers/mesh-up.js";
+import { directRequest, freePort, meshApp, meshAppYaml, startMeshUp, strictMeshYaml, type MeshApp } from "../helpers/mesh-up.js";
 
 const TD = "upstreams.test";
 const id = (ns: string, sa: string) => `spiffe://${TD}/ns/${ns}/sa/${sa}`;
 
-const MESH = `apiVersion: meshgate.dev/v1alpha1
-kind: Mesh
-metadata: { name: up }
-spec: { trustDomain: ${TD}, namespaces: [shop, other] }
----
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: { name: default, namespace: istio-system }
-spec: { mtls: { mode: STRICT } }
-`;
+const MESH = strictMeshYaml("up", TD, ["shop", "other"]);
 
 const allowFrontend = (app: string) => `---
 apiVersion: security.istio.io/v1

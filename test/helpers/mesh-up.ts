@@ -322,3 +322,17 @@ spec:
   sidecar: { inboundPort: ${a.inbound}, outboundPort: ${a.outbound} }
 `;
 }
+
+/** A Mesh over `namespaces` with mesh-wide STRICT mTLS (a PeerAuthentication in the root namespace). */
+export function strictMeshYaml(name: string, trustDomain: string, namespaces: readonly string[]): string {
+  return `apiVersion: meshgate.dev/v1alpha1
+kind: Mesh
+metadata: { name: ${name} }
+spec: { trustDomain: ${trustDomain}, namespaces: [${namespaces.join(", ")}] }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: STRICT } }
+`;
+}
