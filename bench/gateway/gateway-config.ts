@@ -16,10 +16,10 @@
 //   node --import tsx bench/gateway/gateway-config.ts --pki DIR --out DIR \
 //     --http-port N --https-port N --backend-http-port N --backend-mtls-port N [--address 127.0.0.1]
 
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { stringify } from "yaml";
+import { portArg, writeConfigFiles, yamlFile, type Doc } from "../lib/config-files.js";
 
 export const NAMESPACE = "bench";
 export const GATEWAY_NAME = "bench-gw";
@@ -57,7 +57,6 @@ export function readBenchPki(dir: string): BenchPki {
   return { rootCa: r("root.crt"), gatewayChain: r("gateway-chain.crt"), gatewayKey: r("gateway.key"), clientChain: r("client-chain.crt"), clientKey: r("client.key") };
 }
 
-type Doc = Record<string, unknown>;
 const meta = (name: string, extra: Doc = {}) => ({ name, namespace: NAMESPACE, ...extra });
 const GW = "gateway.networking.k8s.io/v1";
 
@@ -162,22 +161,11 @@ export function gatewayBenchConfig(o: GatewayBenchOptions): Record<string, strin
       },
     },
   ];
-  const file = (docs: Doc[]) => docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join("---\n");
-  return { "gateway.yaml": file(gateway), "backends.yaml": file(backends), "routes.yaml": file(routes) };
+  return { "gateway.yaml": yamlFile(gateway), "backends.yaml": yamlFile(backends), "routes.yaml": yamlFile(routes) };
 }
 
 export function writeGatewayBenchConfig(dir: string, o: GatewayBenchOptions): string[] {
-  mkdirSync(dir, { recursive: true });
-  return Object.entries(gatewayBenchConfig(o)).map(([name, text]) => {
-    writeFileSync(join(dir, name), text);
-    return join(dir, name);
-  });
-}
-
-function port(flag: string, v: string | undefined): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`--${flag} must be a port number, got "${v ?? ""}"`);
-  return n;
+  return writeConfigFiles(dir, gatewayBenchConfig(o));
 }
 
 if (process.argv[1] && import.meta.filename === process.argv[1]) {
@@ -196,10 +184,10 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
   const files = writeGatewayBenchConfig(a.out, {
     pki: readBenchPki(a.pki),
     address: a.address ?? "127.0.0.1",
-    httpPort: port("http-port", a["http-port"]),
-    httpsPort: port("https-port", a["https-port"]),
-    backendHttpPort: port("backend-http-port", a["backend-http-port"]),
-    backendMtlsPort: port("backend-mtls-port", a["backend-mtls-port"]),
+    httpPort: portArg("http-port", a["http-port"]),
+    httpsPort: portArg("https-port", a["https-port"]),
+    backendHttpPort: portArg("backend-http-port", a["backend-http-port"]),
+    backendMtlsPort: portArg("backend-mtls-port", a["backend-mtls-port"]),
   });
   process.stdout.write(files.join("\n") + "\n");
 }

@@ -14,10 +14,8 @@
 //   node --import tsx bench/mesh/mesh-config.ts --out DIR --gateway-port N \
 //     --app-a-port N --app-a-inbound N --app-a-outbound N --app-b-port N --app-b-inbound N --app-b-outbound N
 
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { stringify } from "yaml";
+import { portArg, writeConfigFiles, yamlFile, type Doc } from "../lib/config-files.js";
 
 export const TRUST_DOMAIN = "bench.local";
 export const EDGE_NAMESPACE = "edge";
@@ -43,7 +41,6 @@ export interface MeshBenchPorts {
   appBOutbound: number;
 }
 
-type Doc = Record<string, unknown>;
 const GW = "gateway.networking.k8s.io/v1";
 const ns = (namespace: string, name: string, extra: Doc = {}) => ({ name, namespace, ...extra });
 
@@ -114,22 +111,11 @@ export function meshBenchConfig(p: MeshBenchPorts): Record<string, string> {
     allowOnly("app-a", GATEWAY_IDENTITY),
     allowOnly("app-b", A_IDENTITY),
   ];
-  const file = (docs: Doc[]) => docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join("---\n");
-  return { "mesh.yaml": file(mesh), "gateway.yaml": file(gateway), "apps.yaml": file(apps) };
+  return { "mesh.yaml": yamlFile(mesh), "gateway.yaml": yamlFile(gateway), "apps.yaml": yamlFile(apps) };
 }
 
 export function writeMeshBenchConfig(dir: string, p: MeshBenchPorts): string[] {
-  mkdirSync(dir, { recursive: true });
-  return Object.entries(meshBenchConfig(p)).map(([name, text]) => {
-    writeFileSync(join(dir, name), text);
-    return join(dir, name);
-  });
-}
-
-function port(flag: string, v: string | undefined): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`--${flag} must be a port number, got "${v ?? ""}"`);
-  return n;
+  return writeConfigFiles(dir, meshBenchConfig(p));
 }
 
 if (process.argv[1] && import.meta.filename === process.argv[1]) {
@@ -138,13 +124,13 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
   const v = a as Record<string, string | undefined>;
   if (!v.out) throw new Error("--out DIR is required");
   const files = writeMeshBenchConfig(v.out, {
-    gateway: port("gateway-port", v["gateway-port"]),
-    appA: port("app-a-port", v["app-a-port"]),
-    appAInbound: port("app-a-inbound", v["app-a-inbound"]),
-    appAOutbound: port("app-a-outbound", v["app-a-outbound"]),
-    appB: port("app-b-port", v["app-b-port"]),
-    appBInbound: port("app-b-inbound", v["app-b-inbound"]),
-    appBOutbound: port("app-b-outbound", v["app-b-outbound"]),
+    gateway: portArg("gateway-port", v["gateway-port"]),
+    appA: portArg("app-a-port", v["app-a-port"]),
+    appAInbound: portArg("app-a-inbound", v["app-a-inbound"]),
+    appAOutbound: portArg("app-a-outbound", v["app-a-outbound"]),
+    appB: portArg("app-b-port", v["app-b-port"]),
+    appBInbound: portArg("app-b-inbound", v["app-b-inbound"]),
+    appBOutbound: portArg("app-b-outbound", v["app-b-outbound"]),
   });
   process.stdout.write(files.join("\n") + "\n");
 }
