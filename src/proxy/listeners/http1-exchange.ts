@@ -21,35 +21,14 @@
 // never has its body sent; the connection is then closed after the answer.
 
 import type * as net from "node:net";
-import { Readable, type Duplex } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import type { DownstreamRequest, DownstreamResponse, HeaderMap } from "../contracts.js";
 import { ConnectionFacts } from "./connection.js";
+import { endedBody, RequestBody } from "./request-body.js";
 import type { Http1Connection } from "./http1-server.js";
 import { dateLine, fieldLines, listsToken, readRequestHeaders, statusLine, type RequestHeadFacts } from "./http1-messages.js";
 
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
-
-/** The request body: the parser pushes, the consumer's reads resume the socket. */
-export class RequestBody extends Readable {
-  constructor(private readonly exchange: Http1Exchange) {
-    super();
-    // As node:http's IncomingMessage, an abort is an error only for those listening for
-    // one; a consumer may stop listening between the abort and the event (the upstream
-    // call cancelled by the same abort), so the event must never go unheard.
-    this.on("error", ignore);
-  }
-  override _read(): void {
-    this.exchange.bodyWanted();
-  }
-}
-
-function ignore(): void {}
-
-function endedBody(): Readable {
-  const r = new Readable({ read() {} });
-  r.push(null);
-  return r;
-}
 
 export class Http1Exchange extends ConnectionFacts implements DownstreamRequest, DownstreamResponse {
   // ---- request -------------------------------------------------------------------------

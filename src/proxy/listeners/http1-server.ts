@@ -39,7 +39,7 @@ import { consumeSocket, HTTPParser, isParseError, methods, parserOnBody, parserO
 import type { Connection } from "./connection.js";
 import { Http1Exchange } from "./http1-exchange.js";
 import { errorResponse } from "./http1-messages.js";
-import type { HttpLimits } from "./listener-config.js";
+import { timeoutCheckEveryMs, type HttpLimits } from "./listener-config.js";
 import type { ListenerStats } from "./listener-stats.js";
 
 /** A connection that is closing (its last answer written) is destroyed after this long if the client does not read it. */
@@ -69,9 +69,7 @@ export class Http1Server {
     readonly stats: ListenerStats,
     readonly logger: Logger | undefined,
   ) {
-    let shortest = 0;
-    for (const ms of [limits.headersTimeoutMs, limits.requestTimeoutMs, limits.idleTimeoutMs]) if (ms > 0 && (shortest === 0 || ms < shortest)) shortest = ms;
-    this.checkEveryMs = shortest === 0 ? 1000 : Math.max(100, Math.min(1000, Math.floor(shortest / 4)));
+    this.checkEveryMs = timeoutCheckEveryMs([limits.headersTimeoutMs, limits.requestTimeoutMs, limits.idleTimeoutMs], 1 / 4, 100);
   }
 
   /** Takes a connection whose socket (the TLS socket on TLS chains) now carries HTTP/1.1. */

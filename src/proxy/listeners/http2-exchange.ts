@@ -15,13 +15,14 @@
 // A response that completes while the request body is still coming ends the stream with
 // RST_STREAM(NO_ERROR) after it (RFC 9113 §8.1), and the rest of the body is dropped.
 
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import type { DownstreamRequest, DownstreamResponse, HeaderMap } from "../contracts.js";
 import { H2_ERROR } from "../http2/errors.js";
 import type { RequestHead } from "../http2/request-headers.js";
 import { trailersValid } from "../http2/request-headers.js";
 import type { H2ServerSession, H2StreamCore } from "../http2/server-session.js";
 import { ConnectionFacts, type Connection } from "./connection.js";
+import { endedBody, RequestBody } from "./request-body.js";
 import type { ListenerStats } from "./listener-stats.js";
 
 /** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2), dropped from responses. */
@@ -31,26 +32,6 @@ const WRITE_HIGH_WATER = 64 * 1024;
 /** Request body window given back in batches of at least this much while the consumer keeps up. */
 const WINDOW_BATCH = 32 * 1024;
 const EMPTY = Buffer.alloc(0);
-
-/** The request body: DATA frames push, the consumer's reads give the stream window back. */
-class RequestBody extends Readable {
-  constructor(private readonly exchange: Http2Exchange) {
-    super();
-    // A reset is reported through the exchange's onClose; whoever reads the body sees the error too.
-    this.on("error", ignore);
-  }
-  override _read(): void {
-    this.exchange.bodyWanted();
-  }
-}
-
-function ignore(): void {}
-
-function endedBody(): Readable {
-  const r = new Readable({ read() {} });
-  r.push(null);
-  return r;
-}
 
 export class Http2Exchange extends ConnectionFacts implements DownstreamRequest, DownstreamResponse, H2StreamCore {
   sendWindow: number;

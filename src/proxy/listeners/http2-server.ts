@@ -19,7 +19,7 @@ import { requestHead } from "../http2/request-headers.js";
 import { H2ServerSession, STREAM_WINDOW, type H2SessionHost } from "../http2/server-session.js";
 import { kConnection, type Connection, type WithConnection } from "./connection.js";
 import { Http2Exchange } from "./http2-exchange.js";
-import type { HttpLimits } from "./listener-config.js";
+import { timeoutCheckEveryMs, type HttpLimits } from "./listener-config.js";
 import type { ListenerStats } from "./listener-stats.js";
 
 type SessionWithConnection = H2ServerSession & WithConnection;
@@ -34,9 +34,7 @@ export class Http2Server implements H2SessionHost {
     readonly stats: ListenerStats,
     readonly logger: Logger | undefined,
   ) {
-    let shortest = 0;
-    for (const ms of [limits.headersTimeoutMs, limits.requestTimeoutMs, limits.idleTimeoutMs, limits.streamIdleTimeoutMs]) if (ms > 0 && (shortest === 0 || ms < shortest)) shortest = ms;
-    this.checkEveryMs = shortest === 0 ? 1000 : Math.max(50, Math.min(1000, Math.floor(shortest / 8)));
+    this.checkEveryMs = timeoutCheckEveryMs([limits.headersTimeoutMs, limits.requestTimeoutMs, limits.idleTimeoutMs, limits.streamIdleTimeoutMs], 1 / 8, 50);
   }
 
   /** Takes a connection whose socket (the TLS socket on TLS chains) now carries HTTP/2. */

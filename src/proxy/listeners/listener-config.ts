@@ -45,6 +45,17 @@ export const DEFAULT_LIMITS: HttpLimits = {
   upgradeTypes: [],
 };
 
+/**
+ * How often a server's one timer checks its timeouts: `fraction` of the shortest one that
+ * is set (1 s when none is), between `minMs` and 1 s. A timeout then fires at most that
+ * much late, and no request or stream pays for a timer of its own.
+ */
+export function timeoutCheckEveryMs(timeoutsMs: readonly number[], fraction: number, minMs: number): number {
+  let shortest = 0;
+  for (const ms of timeoutsMs) if (ms > 0 && (shortest === 0 || ms < shortest)) shortest = ms;
+  return shortest === 0 ? 1000 : Math.max(minMs, Math.min(1000, Math.floor(shortest * fraction)));
+}
+
 export interface ChainTls {
   /** One per certificate the chain serves; the first is the default. */
   readonly certificates: readonly ServingCertificate[];
