@@ -21,6 +21,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { Pool } from "undici";
 import { FastSvidIssuer, generateKeyPair, privateKeyToPem, readCaFolder, SpiffeId } from "../../src/pki/index.js";
+import { until } from "../helpers/mesh-up.js";
 import { spawnMeshgate } from "../helpers/meshgate-process.js";
 
 const TTL_S = 10;
@@ -35,21 +36,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 function config(p: { gateway: number; front: number; frontIn: number; frontOut: number; back: number; backIn: number; backOut: number }): string {
@@ -239,11 +225,11 @@ test("SVIDs with a 10 s lifetime rotate under steady load with zero failed reque
   await until("the gateway path", async () => {
     const r = await freshRequest(ports.gateway, "/chain", "shop.example");
     return r.status === 200 && r.body === "front > 200 back /from-front" ? r : undefined;
-  });
+  }, 30_000);
   await until("the sidecar-to-sidecar path", async () => {
     const r = await freshRequest(ports.frontOut, "http://back.apps:8080/direct", "back.apps:8080");
     return r.status === 200 && r.body === "back /direct" ? r : undefined;
-  });
+  }, 30_000);
 
   // The CA on disk, to check it is never re-issued.
   const rootPem = readFileSync(join(state, "pki/roots/rotation/root-cert.pem"), "utf8");
