@@ -7,19 +7,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { MODULE_TRACE_PROLOGUE } from "../helpers/module-trace.js";
 import { ROOT } from "../helpers/cli.js";
 
 const run = promisify(execFile);
 
 async function loadedBy(argv: readonly string[]): Promise<string[]> {
-  const script = `
-    import { register } from "node:module";
-    import { MessageChannel } from "node:worker_threads";
-    const { port1, port2 } = new MessageChannel();
-    const seen = [];
-    port1.on("message", (u) => seen.push(u));
-    const hook = "let port; export function initialize(d) { port = d.port; } export async function resolve(s, c, next) { const r = await next(s, c); port.postMessage(r.url); return r; }";
-    register("data:text/javascript," + encodeURIComponent(hook), import.meta.url, { data: { port: port2 }, transferList: [port2] });
+  const script = `${MODULE_TRACE_PROLOGUE}
     const { main } = await import("./src/cli/main.ts");
     const write = process.stdout.write.bind(process.stdout);
     process.stdout.write = () => true; // the help text

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { MODULE_TRACE_PROLOGUE } from "../../helpers/module-trace.js";
 
 const run = promisify(execFile);
 
@@ -30,14 +31,7 @@ const GLOBAL_RATE_LIMIT = {
 // `awaited` names the packages the filters load in the background: the child waits until it
 // has seen them (a loaded CI machine can take seconds), then 300 ms more for anything else.
 async function loadedWith(filters: readonly object[], awaited: readonly string[] = []): Promise<{ jose: boolean; grpc: boolean; protobufjs: boolean }> {
-  const script = `
-    import { register } from "node:module";
-    import { MessageChannel } from "node:worker_threads";
-    const { port1, port2 } = new MessageChannel();
-    const seen = [];
-    port1.on("message", (u) => seen.push(u));
-    const hook = "let port; export function initialize(d) { port = d.port; } export async function resolve(s, c, next) { const r = await next(s, c); port.postMessage(r.url); return r; }";
-    register("data:text/javascript," + encodeURIComponent(hook), import.meta.url, { data: { port: port2 }, transferList: [port2] });
+  const script = `${MODULE_TRACE_PROLOGUE}
     await import("./src/proxy/data-plane.ts");
     const { compileHttpFilters } = await import("./src/proxy/filters/index.ts");
     const filters = compileHttpFilters(${JSON.stringify([...filters, ROUTER])}, {});
