@@ -5,6 +5,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { median, num } from "../lib/stats.js";
 
 export type Family = "http" | "tls" | "h2";
 export interface Scenario { name: string; family: Family; floor: string; role: string; skip: string }
@@ -26,13 +27,6 @@ export interface Summary {
 
 export const TARGETS = { tlsVsNginx: 0.5, addP50Ms: 0.3, addP99Ms: 2, h2VsNginx: 0.35, rssWorkerMb: 80, scaleCpu: 1.1 };
 
-const num = (v: string | undefined) => (v === undefined || v === "NA" || v === "" ? NaN : Number(v));
-export function median(xs: number[]): number {
-  const a = xs.filter((x) => !Number.isNaN(x)).sort((x, y) => x - y);
-  if (a.length === 0) return NaN;
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
-}
 const maxOf = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN);
 
 export function parseTsv(text: string): Run[] {

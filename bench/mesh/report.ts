@@ -6,6 +6,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { median, num } from "../lib/stats.js";
 
 export type Run = Record<string, string>;
 export type Path = "direct" | "mesh";
@@ -25,13 +26,6 @@ export const PUBLISHED = {
   istioProxyMb: 60,
 };
 
-const num = (v: string | undefined) => (v === undefined || v === "NA" || v === "" ? NaN : Number(v));
-export function median(xs: number[]): number {
-  const a = xs.filter((x) => !Number.isNaN(x)).sort((x, y) => x - y);
-  if (a.length === 0) return NaN;
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
-}
 
 export function parseTsv(text: string): Run[] {
   const [head, ...rows] = text.trim().split("\n");
