@@ -49,14 +49,7 @@ fi
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 cores (core 0: load + backend, core 1: proxy)"
 taskset -cp "$LOAD_CORE" $$ >/dev/null   # this script and everything it forks stay off the proxy's core
 
-if [ -n "${MG_CMD:-}" ]; then
-  read -r -a MG <<<"$MG_CMD"
-elif [ "$MG_DIST" = 1 ]; then
-  npm run build >"$RES/build.log" 2>&1 || die "npm run build failed (see $RES/build.log)"
-  MG=(node dist/cli/main.js)
-else
-  MG=(node --import tsx src/cli/main.ts)
-fi
+meshgate_command "$RES"
 
 # ---------------------------------------------------------------- PKI and configuration
 "$HERE/pki.sh" "$PKI" || die "pki.sh failed"

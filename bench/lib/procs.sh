@@ -1,6 +1,6 @@
-# Process and CPU accounting shared by the benchmark drivers (bench/gateway/run.sh,
-# bench/mesh/run.sh), sourced after they set RUN (scratch dir), QUIET_WAIT, FOREIGN_MAX and
-# the PIDS array (the servers they started).
+# Process and CPU accounting, and meshgate's command line, shared by the benchmark drivers
+# (bench/gateway/run.sh, bench/mesh/run.sh), sourced after they set RUN (scratch dir),
+# QUIET_WAIT, FOREIGN_MAX and the PIDS array (the servers they started).
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -43,4 +43,18 @@ quiet() { local i f
     f=$(foreign "$RUN/quiet0" "$RUN/quiet1"); ((f * 100 <= FOREIGN_MAX * HZ)) && return 0
   done
   log "  still busy with other processes after ${QUIET_WAIT}s; measuring anyway"
+}
+
+# Sets MG (an array): meshgate's command line. $MG_CMD split on spaces when set; else the
+# built dist/cli/main.js (built first, log in <results dir>/build.log) when MG_DIST=1; else
+# src/cli/main.ts through tsx.
+meshgate_command() { # <results dir>
+  if [ -n "${MG_CMD:-}" ]; then
+    read -r -a MG <<<"$MG_CMD"
+  elif [ "${MG_DIST:-1}" = 1 ]; then
+    npm run build >"$1/build.log" 2>&1 || die "npm run build failed (see $1/build.log)"
+    MG=(node dist/cli/main.js)
+  else
+    MG=(node --import tsx src/cli/main.ts)
+  fi
 }

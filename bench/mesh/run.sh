@@ -43,14 +43,7 @@ for t in nginx wrk curl taskset node ss; do command -v "$t" >/dev/null 2>&1 || m
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 cores (core 0: load + applications, core 1: the proxies)"
 taskset -cp "$LOAD_CORE" $$ >/dev/null   # this script and everything it forks stay off the proxies' core
 
-if [ -n "${MG_CMD:-}" ]; then
-  read -r -a MG <<<"$MG_CMD"
-elif [ "$MG_DIST" = 1 ]; then
-  npm run build >"$RES/build.log" 2>&1 || die "npm run build failed (see $RES/build.log)"
-  MG=(node dist/cli/main.js)
-else
-  MG=(node --import tsx src/cli/main.ts)
-fi
+meshgate_command "$RES"
 
 # ---------------------------------------------------------------- configuration
 BODY=$(printf 'meshgate bench backend %077d' 0)   # 100 bytes, so every response has the same size
