@@ -15,7 +15,6 @@ import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
@@ -23,20 +22,13 @@ import { Pool } from "undici";
 import { FastSvidIssuer, generateKeyPair, privateKeyToPem, readCaFolder, SpiffeId } from "../../src/pki/index.js";
 import { until } from "../helpers/mesh-up.js";
 import { spawnMeshgate } from "../helpers/meshgate-process.js";
+import { freePort } from "../helpers/free-port.js";
 
 const TTL_S = 10;
 /** Steady load for this long: the first SVIDs expire at 10 s, renewals come every ~5 s. */
 const LOAD_MS = 27_000;
 const TRUST_DOMAIN = "rotation.local";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function config(p: { gateway: number; front: number; frontIn: number; frontOut: number; back: number; backIn: number; backOut: number }): string {
   return `

@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ROOT } from "../helpers/cli.js";
+import { freePort } from "../helpers/free-port.js";
 
 const APPS = join(ROOT, "examples/bookinfo/apps");
 const HOST = (name: string) => `${name}.bookinfo.svc.cluster.local:9080`;
@@ -97,13 +98,6 @@ class OutboundProxy {
   }
 }
 
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 async function logged(app: App, line: RegExp): Promise<void> {
   const end = Date.now() + 2_000;

@@ -4,7 +4,6 @@
 // the gateway to run the new version, and send real requests (curl, undici).
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -13,6 +12,7 @@ import type { TestContext } from "node:test";
 import { ProxyRuntime } from "../../src/proxy/proxy-runtime.js";
 import { startEmbedded, type EmbeddedRuntime } from "../../src/runtime/embedded.js";
 import { createLogger } from "../../src/telemetry/logger.js";
+import { freePort } from "./free-port.js";
 
 export const GATEWAY_CLASS = `apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -33,14 +33,7 @@ spec:
 `;
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
-export async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freePort };
 
 export interface GatewayHarness {
   /** The control plane in force (replaced by restartControlPlane). */

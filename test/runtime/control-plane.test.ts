@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { existsSync, statSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { PassThrough } from "node:stream";
 import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
@@ -18,6 +18,7 @@ import { spiffeIdsOf } from "../../src/xds/ads-server.js";
 import { adsChannel, names, SotwClient } from "../helpers/ads-client.js";
 import { modelOf } from "../helpers/model.js";
 import { tempDir } from "../pki/helpers.js";
+import { freePort } from "../helpers/free-port.js";
 
 const CONFIG = (ttl: string, extra = "") => `apiVersion: meshgate.dev/v1alpha1
 kind: Mesh
@@ -203,10 +204,3 @@ test("a control plane whose local socket cannot be bound does not start, and fre
   await new Promise((resolve) => again.close(resolve));
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}

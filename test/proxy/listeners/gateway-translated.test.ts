@@ -4,9 +4,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { X509Certificate } from "node:crypto";
-import * as net from "node:net";
 import type { EnvoyResource } from "../../../src/proxy/contracts.js";
 import { ListenerManager } from "../../../src/proxy/listeners/listener-manager.js";
 import { translate } from "../../../src/translate/index.js";
@@ -15,15 +13,8 @@ import { buildSnapshots } from "../../../src/xds/resources/build-snapshots.js";
 import { modelOf } from "../../helpers/model.js";
 import { testCertificateSource } from "../../xds/resources/fixtures.js";
 import { curl, echoHandler, issue, makePki, tlsConnect, type Echo } from "./helpers.js";
+import { freePort } from "../../helpers/free-port.js";
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, "close");
-  return port;
-}
 
 const indent = (pem: string): string => pem.trim().split("\n").join("\n      ");
 
