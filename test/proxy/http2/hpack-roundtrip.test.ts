@@ -7,17 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { HpackDecoder } from "../../../src/proxy/http2/hpack-decoder.js";
 import { HpackEncoder } from "../../../src/proxy/http2/hpack-encoder.js";
+import { seeded } from "../../helpers/seeded-random.js";
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seeded;
 
 const NAMES = [
   "content-type", "server", "date", "content-length", "set-cookie", "authorization", "cache-control",

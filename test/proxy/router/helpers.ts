@@ -54,17 +54,7 @@ export function forward(d: RouteDecision | undefined): ForwardDecision {
   return d;
 }
 
-/** Deterministic [0, 1) source (mulberry32), for weighted picks. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seeded } from "../../helpers/seeded-random.js";
 
 /** `rule/N/match/M` of HTTPRoute infra/<route>. */
 export const rn = (route: string, rule: number, match = 0, kind = "httproute"): string => `${kind}/infra/${route}/rule/${rule}/match/${match}`;
